@@ -1,0 +1,1 @@
+"""lrcn_tf.models."""

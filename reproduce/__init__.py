@@ -1,0 +1,1 @@
+"""Thin absl programs, one per paper table; see each module's docstring for its contract."""
