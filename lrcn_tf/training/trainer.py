@@ -1,0 +1,223 @@
+"""The one training loop of the project (Tables 1, 2, 3 and 5 all train through `fit`).
+
+Read top to bottom: set-up (optimizer, loss scale, distributed iterator), checkpoint restore,
+the compiled step, then the loop with logging, NaN checks and checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from lrcn_tf.configs.common import TrainConfig
+from lrcn_tf.training.optim import CaffeSGD, Multipliers
+
+LossFn = Callable[[keras.Model, Any, bool], tf.Tensor]
+
+
+class DynamicLossScale(tf.Module):
+    """Loss scaling for float16: halve on overflow (and skip the step), double after 2000 good steps."""
+
+    def __init__(self, initial: float = 2.0**15, period: int = 2000):
+        super().__init__(name="loss_scale")
+        self.scale = tf.Variable(initial, dtype=tf.float32, trainable=False, name="scale")
+        self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="good_steps")
+        self.period = period
+
+    def update(self, finite: tf.Tensor) -> None:
+        if finite:
+            self.good_steps.assign_add(1)
+            if self.good_steps >= self.period:
+                self.scale.assign(self.scale * 2.0)
+                self.good_steps.assign(0)
+        else:
+            self.scale.assign(tf.maximum(self.scale / 2.0, 1.0))
+            self.good_steps.assign(0)
+
+
+def fit(
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    loss_fn: LossFn,
+    cfg: TrainConfig,
+    ckpt_dir: str | Path,
+    *,
+    multipliers: Multipliers | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+    description: str = "train",
+    checkpoint_iterator: bool = True,
+) -> dict[str, Any]:
+    """Trains `model` for `cfg.max_iter` Caffe SGD steps, resuming from `ckpt_dir` if it holds a checkpoint.
+
+    Args:
+      model: a built Keras model; only its trainable variables are updated.
+      dataset: batches; repeated as needed.
+      loss_fn: `loss_fn(model, batch, training)` -> scalar loss (mean over the batch, any loss
+        weight included).
+      cfg: the solver recipe.
+      ckpt_dir: checkpoints and TensorBoard logs.
+      multipliers: per-variable (lr_mult, decay_mult) by path; default 1, 1.
+      strategy: a tf.distribute strategy (the model must have been built under its scope).
+      description: the progress bar's label.
+      checkpoint_iterator: also checkpoint the input iterator so a resumed run sees exactly the
+        batches an uninterrupted one would (costs disk when the pipeline has large buffers;
+        not possible under a multi-device strategy).
+
+    Returns:
+      {"step": final step, "losses": [(step, loss)], "resumed_from": step restored or 0}.
+
+    Raises:
+      FloatingPointError: the loss became NaN or Inf; the message names the step.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    distributed = strategy is not tf.distribute.get_strategy() or strategy.num_replicas_in_sync > 1
+    ckpt_dir = Path(ckpt_dir)
+    variables = model.trainable_variables
+    if not variables:
+        raise ValueError(f"{description}: the model has no trainable variables")
+
+    # --- set-up -----------------------------------------------------------------------------
+    with strategy.scope():
+        optimizer = CaffeSGD(cfg, multipliers)
+        optimizer.build(variables)
+        loss_scale = (
+            DynamicLossScale()
+            if keras.mixed_precision.global_policy().compute_dtype == "float16"
+            else None
+        )
+    data = dataset.repeat()
+    if distributed:
+        data = strategy.experimental_distribute_dataset(data)
+    iterator = iter(data)
+
+    # --- restore ----------------------------------------------------------------------------
+    # Keras' SeedGenerator states (dropout masks) are not tracked through the model object, so
+    # all model variables are also saved by position: a resumed run draws the same masks.
+    tracked = {
+        "model": model,
+        "optimizer": optimizer,
+        "model_variables": [getattr(v, "value", v) for v in model.variables],
+    }
+    if loss_scale is not None:
+        tracked["loss_scale"] = loss_scale
+    if checkpoint_iterator and not distributed:
+        # tf.distribute's iterators cannot be checkpointed: a resumed multi-device run restarts
+        # its input stream (weights, momenta and step are still restored exactly).
+        tracked["iterator"] = iterator
+    checkpoint = tf.train.Checkpoint(**tracked)
+    manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=2)
+    resumed_from = 0
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        resumed_from = int(optimizer.iterations.numpy())
+
+    # --- the compiled step ------------------------------------------------------------------
+    def grads_of(batch):
+        with tf.GradientTape() as tape:
+            loss = tf.cast(loss_fn(model, batch, True), tf.float32)
+            scaled = loss * loss_scale.scale if loss_scale is not None else loss
+        grads = tape.gradient(scaled, variables)
+        grads = [
+            tf.zeros(v.shape, v.dtype) if g is None else tf.convert_to_tensor(g)
+            for g, v in zip(grads, variables)
+        ]
+        if loss_scale is not None:
+            grads = [g / tf.cast(loss_scale.scale, g.dtype) for g in grads]
+        return loss, grads
+
+    @tf.function
+    def train_step(it):
+        batch = next(it)
+        if distributed:
+            per_loss, per_grads = strategy.run(grads_of, args=(batch,))
+            mean = tf.distribute.ReduceOp.MEAN
+            loss = strategy.reduce(mean, per_loss, axis=None)
+            grads = [strategy.reduce(mean, g, axis=None) for g in per_grads]
+        else:
+            loss, grads = grads_of(batch)
+        if loss_scale is None:
+            optimizer.apply(grads, variables)
+        else:
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            if finite:
+                optimizer.apply(grads, variables)
+            else:
+                optimizer.iterations.assign_add(1)  # Caffe has no such skip; count it as a step
+            loss_scale.update(finite)
+        return loss, optimizer.learning_rate(optimizer.iterations - 1)
+
+    # --- the loop ---------------------------------------------------------------------------
+    writer = tf.summary.create_file_writer(str(ckpt_dir / "tensorboard"))
+    losses: list[tuple[int, float]] = []
+    step = resumed_from
+    bar = tqdm(total=cfg.max_iter, initial=step, desc=description, unit="step", leave=False)
+    try:
+        while step < cfg.max_iter:
+            loss, lr = train_step(iterator)
+            step += 1
+            value = float(loss)
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"{description}: loss is {value} at step {step}; stopping (last good "
+                    f"checkpoint in {ckpt_dir})"
+                )
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.max_iter:
+                losses.append((step, value))
+                bar.set_postfix(loss=f"{value:.4f}", lr=f"{float(lr):.2g}")
+                with writer.as_default(step=step):
+                    tf.summary.scalar("loss", value)
+                    tf.summary.scalar("learning_rate", lr)
+            if step % cfg.checkpoint_every == 0 or step == cfg.max_iter:
+                manager.save(checkpoint_number=step)
+    finally:
+        bar.close()
+        writer.flush()
+    return {"step": step, "losses": losses, "resumed_from": resumed_from}
+
+
+def _leaf_layers(layer: keras.layers.Layer, out: dict[str, keras.layers.Layer]) -> None:
+    """Collects layers that own weights directly, looking inside nested models and wrappers."""
+    children = list(getattr(layer, "layers", []) or [])
+    inner = getattr(layer, "layer", None)  # TimeDistributed, Bidirectional, ...
+    if inner is not None:
+        children.append(inner)
+    if children:
+        for child in children:
+            _leaf_layers(child, out)
+    elif layer.weights:
+        out.setdefault(layer.name, layer)
+
+
+def copy_weights_by_name(src: keras.Model, dst: keras.Model) -> list[str]:
+    """Copies every layer's weights from `src` into the layer of `dst` with the same name and shapes.
+
+    Used where the original initialised one net from another (LRCN from the single-frame model;
+    the captioner's fine-tuning stage from the frozen-CNN stage). Nested models and
+    TimeDistributed wrappers are searched, so a backbone inside TimeDistributed matches the
+    same backbone used frame by frame.
+
+    Returns:
+      The names of the layers copied.
+    """
+    src_layers: dict[str, keras.layers.Layer] = {}
+    dst_layers: dict[str, keras.layers.Layer] = {}
+    _leaf_layers(src, src_layers)
+    _leaf_layers(dst, dst_layers)
+    copied = []
+    for name, layer in dst_layers.items():
+        other = src_layers.get(name)
+        if other is None:
+            continue
+        weights = other.get_weights()
+        if [w.shape for w in weights] != [tuple(w.shape) for w in layer.weights]:
+            continue
+        layer.set_weights(weights)
+        copied.append(name)
+    return copied
