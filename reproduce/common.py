@@ -118,6 +118,6 @@ def print_comparison(output: Path, tables: Sequence[str]) -> int:
         "reproduce.compare",
         f"--produced={output}",
         f"--tables={','.join(tables)}",
-        f"--output={output.with_name(output.stem + '_comparison.csv')}",
+        f"--output={output.with_name(f'comparison_{output.stem}.csv')}",
     ]
     return subprocess.run(cmd, check=False).returncode
