@@ -1,0 +1,183 @@
+"""Table 1 configs: UCF-101 activity recognition, one config per (model, modality).
+
+Names: `table1/<model>/<modality>` with model in single_frame, lrcn_fc6, lrcn_fc7 and
+modality in rgb, flow (the split is a field, set by `reproduce.table1 --split`).
+
+    python -m reproduce.table1 --split all                      # default preset, embedded data
+    python -m reproduce.table1 --dataset ucf101 --data_dir DIR --preset paper --split 1
+
+Presets
+- `paper`: the original recipe (reference/original_recipes.md, Activity recognition): hybrid
+  CaffeNet, 227 crops, 10 test crops, SGD momentum 0.9, weight decay 0.005, gamma 0.1, seed
+  1701, and per model and modality:
+      single frame rgb  lr 0.001 step 3000  iters 5000  no clip  128 frames
+      single frame flow lr 0.001 step 20000 iters 50000 no clip  128 frames
+      LRCN rgb          lr 0.001 step 10000 iters 30000 clip 5   24 clips x 16 frames
+      LRCN flow         lr 0.001 step 20000 iters 70000 clip 15  24 clips x 16 frames
+  (LRCN-fc7 had no published solver; it uses LRCN's.) The original started from ImageNet
+  weights of the hybrid net, which are not public in a Keras format: pass converted ones with
+  `--set backbone_weights=FILE.npz` (see lrcn_tf.models.backbones.load_weights); without them
+  training starts from Caffe's random fillers, which the paper did not do.
+- `default`: the embedded synthetic_ucf101 on 2 CPU cores (whole table, 3 splits, < 15 min):
+  the small CNN on small crops and a few hundred steps; not comparable to the paper.
+- `smoke`: seconds per row, for tests and the CI regression.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from lrcn_tf.configs.common import TrainConfig
+from lrcn_tf.configs.registry import PRESETS, ConfigError, register
+
+MODELS = ("single_frame", "lrcn_fc6", "lrcn_fc7")
+MODALITIES = ("rgb", "flow")
+# Names of lrcn_tf.models.backbones.BACKBONES (kept here so configs import no Keras;
+# tests/test_table1_configs.py checks the two agree).
+BACKBONES = ("hybrid_caffenet", "caffenet", "alexnet", "small_cnn", "vgg16", "resnet50")
+
+
+@dataclasses.dataclass(frozen=True)
+class Table1Config:
+    """One row of Table 1 for one modality and split.
+
+    `train_clip_length` is 1 for the single-frame model (a batch of independent frames, as
+    the original's 128-frame batches) and 16 for LRCN; `train.batch_size` counts clips.
+    """
+
+    model: str = "single_frame"
+    modality: str = "rgb"
+    split: int = 1
+    backbone: str = "hybrid_caffenet"
+    backbone_weights: str | None = None
+    fc_units: int = 4096
+    conv_filters: tuple[int, ...] = ()  # small_cnn only
+    dropout: float = 0.5
+    lstm_units: int = 256
+    lstm_input_dropout: float = 0.9
+    crop_size: int | None = None  # None: the dataset's (227 for UCF-101, 56 synthetic)
+    train_clip_length: int = 16
+    test_clip_length: int = 16
+    test_stride: int = 8
+    test_crops: int = 10
+    eval_per_video: bool = True
+    eval_batch_clips: int = 4
+    init_from_single_frame: bool = True
+    train: TrainConfig = TrainConfig()
+
+    @property
+    def is_lrcn(self) -> bool:
+        return self.model != "single_frame"
+
+    def validate(self) -> None:
+        if self.model not in MODELS:
+            raise ConfigError(f"model {self.model!r}: choose one of {', '.join(MODELS)}")
+        if self.modality not in MODALITIES:
+            raise ConfigError(f"modality {self.modality!r}: choose rgb or flow")
+        if self.split not in (1, 2, 3):
+            raise ConfigError(f"split {self.split}: UCF-101 has splits 1, 2 and 3")
+        if self.backbone not in BACKBONES:
+            raise ConfigError(f"backbone {self.backbone!r}: choose one of {', '.join(BACKBONES)}")
+        if self.conv_filters and self.backbone != "small_cnn":
+            raise ConfigError("conv_filters only applies to backbone small_cnn")
+        if self.test_crops not in (1, 10):
+            raise ConfigError(f"test_crops {self.test_crops}: use 1 (centre) or 10")
+        if self.crop_size is not None and self.crop_size < 1:
+            raise ConfigError("crop_size must be >= 1 (or None for the dataset's)")
+        if min(self.train_clip_length, self.test_clip_length, self.eval_batch_clips) < 1:
+            raise ConfigError(
+                "train_clip_length, test_clip_length and eval_batch_clips must be >= 1"
+            )
+        if self.test_stride < 1:
+            raise ConfigError("test_stride must be >= 1")
+        if not (0 <= self.dropout < 1 and 0 <= self.lstm_input_dropout < 1):
+            raise ConfigError("dropout and lstm_input_dropout must be in [0, 1)")
+        if self.model == "single_frame" and self.train_clip_length != 1:
+            raise ConfigError("single_frame trains on independent frames: train_clip_length=1")
+        if self.is_lrcn and self.train_clip_length < 2:
+            raise ConfigError(f"{self.model} needs train_clip_length >= 2 to learn over time")
+        if self.is_lrcn and self.lstm_units < 1:
+            raise ConfigError("lstm_units must be >= 1")
+
+
+# (stepsize, max_iter, clip_gradients, batch) of the original solvers.
+_PAPER_SOLVER = {
+    ("single_frame", "rgb"): (3000, 5000, None, 128),
+    ("single_frame", "flow"): (20000, 50000, None, 128),
+    ("lrcn", "rgb"): (10000, 30000, 5.0, 24),
+    ("lrcn", "flow"): (20000, 70000, 15.0, 24),
+}
+
+
+def _factory(model: str, modality: str, preset: str) -> Table1Config:
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}")
+    lrcn = model != "single_frame"
+    if preset == "paper":
+        stepsize, max_iter, clip, batch = _PAPER_SOLVER[("lrcn" if lrcn else model, modality)]
+        train = TrainConfig(
+            base_lr=0.001,
+            momentum=0.9,
+            weight_decay=0.005,
+            lr_policy="step",
+            gamma=0.1,
+            stepsize=stepsize,
+            max_iter=max_iter,
+            clip_gradients=clip,
+            batch_size=batch,
+            seed=1701,
+            checkpoint_every=1000,
+            log_every=20,
+        )
+        return Table1Config(
+            model=model,
+            modality=modality,
+            crop_size=227,
+            train_clip_length=16 if lrcn else 1,
+            # Real videos have ~20 clips x 10 crops: stream 4 clips (640 frames) a pass.
+            eval_per_video=False,
+            train=train,
+        )
+    # Embedded data: a small CNN trained from scratch needs a larger rate than fine-tuning an
+    # ImageNet net (0.001); everything else (momentum, decay, step policy, clipping of LRCN,
+    # LRCN initialised from the single-frame model, loss at every step) is the original's.
+    smoke = preset == "smoke"
+    train = TrainConfig(
+        base_lr=0.01,
+        momentum=0.9,
+        weight_decay=0.0005,
+        lr_policy="step",
+        gamma=0.1,
+        stepsize=30 if smoke else 200,
+        max_iter=40 if smoke else 250,
+        clip_gradients=(5.0 if modality == "rgb" else 15.0) if lrcn else None,
+        batch_size=16 if lrcn else 64,
+        seed=1701,
+        checkpoint_every=20 if smoke else 100,
+        log_every=10,
+    )
+    return Table1Config(
+        model=model,
+        modality=modality,
+        backbone="small_cnn",
+        fc_units=64 if smoke else 128,
+        conv_filters=(8, 16) if smoke else (16, 32, 64),
+        lstm_units=32 if smoke else 64,
+        crop_size=None,
+        train_clip_length=(8 if smoke else 16) if lrcn else 1,
+        test_clip_length=8 if smoke else 16,
+        test_stride=4 if smoke else 8,
+        test_crops=1,
+        train=train,
+    )
+
+
+def _register_all() -> None:
+    for model in MODELS:
+        for modality in MODALITIES:
+            register(f"table1/{model}/{modality}")(
+                lambda preset, m=model, d=modality: _factory(m, d, preset)
+            )
+
+
+_register_all()

@@ -1,0 +1,510 @@
+r"""TACoS multilevel for video description (Table 5): JSON-lines input, encodings, prepare, tf.data.
+
+The CRF outputs of TACoS multilevel were distributed by the dataset's authors in a format that
+is not public here, so we define our own input format (docs/tacos_format.md): one JSON object
+a line, a header with the label vocabulary of each slot, then one segment a line with its
+per-slot CRF distributions, reference sentences and split.
+
+    python -m lrcn_tf.prepare --dataset tacos_multilevel --src tacos.jsonl --out DIR
+    python -m lrcn_tf.prepare --dataset synthetic_tacos --out DIR
+
+The three inputs of Table 5 are computed from the distributions (`crf_max_encoding`,
+`crf_prob_encoding`, `map_label_words`). Sentences follow the image-description text rules
+(lrcn_tf.data.text): the vocabulary is built from the training split's sentences only.
+
+Prepared folder: `manifest.json` (labels, counts, the CRF's MAP accuracy when the input has
+gold tuples), `vocabulary.txt` (sentence words), `source_vocabulary.txt` (the words of the
+labels, read by the encoder-decoder), and per split `<split>.npz` (segment ids, concatenated
+CRF probabilities, MAP label word ids, caption time steps) and `<split>_references.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lrcn_tf.data import text
+from lrcn_tf.runtime import write_text_atomic
+
+SLOTS = ("activity", "tool", "object", "source", "target")
+SPLITS = ("train", "val", "test")
+FORMAT = "tacos_multilevel"
+VERSION = 1
+MANIFEST = "manifest.json"
+ENCODINGS = ("crf_max", "crf_prob", "map_words")
+_SEGMENT_KEYS = {"id", "video", "start", "end", "split", "crf", "sentences", "gold"}
+_SUM_TOLERANCE = 1e-2  # distributions must sum to 1 within this; then they are renormalised
+
+
+class TACoSFormatError(ValueError):
+    """A malformed TACoS JSON-lines file; the message names the file and line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """One video segment: its CRF distributions (slot -> probabilities) and references."""
+
+    id: str
+    video: str
+    start: float
+    end: float
+    split: str
+    crf: dict[str, np.ndarray]
+    sentences: tuple[str, ...]
+    gold: dict[str, str] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+    """A parsed file: the label vocabulary of every slot and the segments in file order."""
+
+    labels: dict[str, tuple[str, ...]]
+    segments: list[Segment]
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+def read_jsonl(path: str | Path) -> Corpus:
+    """Reads and validates a TACoS JSON-lines file (docs/tacos_format.md).
+
+    Raises:
+      TACoSFormatError: unreadable file or a malformed line, named as `path:line: why`.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise TACoSFormatError(
+            f"{path}: cannot read: {getattr(e, 'strerror', None) or e}"
+        ) from None
+    return parse_lines(lines, str(path))
+
+
+def parse_lines(lines: Iterable[str], source: str = "<input>") -> Corpus:
+    """Parses the lines of a TACoS JSON-lines file; blank lines are skipped.
+
+    Args:
+      lines: the file's lines (the first non-blank one is the header).
+      source: the name used in error messages.
+
+    Returns:
+      The corpus, with distributions renormalised to sum to exactly 1.
+
+    Raises:
+      TACoSFormatError: `source:line: why` for the first malformed line.
+    """
+    labels = None
+    segments: list[Segment] = []
+    first_line: dict[str, int] = {}
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+
+        def fail(why: str, line_no=line_no):
+            raise TACoSFormatError(f"{source}:{line_no}: {why}")
+
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            fail(f"not valid JSON ({e.msg} at column {e.colno})")
+        if not isinstance(obj, dict):
+            fail(f"expected a JSON object, got {type(obj).__name__}")
+        if labels is None:
+            labels = _parse_header(obj, fail)
+            continue
+        seg = _parse_segment(obj, labels, fail)
+        if seg.id in first_line:
+            fail(f"duplicate segment id {seg.id!r} (first on line {first_line[seg.id]})")
+        first_line[seg.id] = line_no
+        segments.append(seg)
+    if labels is None:
+        raise TACoSFormatError(f"{source}: empty file, expected a header line")
+    if not segments:
+        raise TACoSFormatError(f"{source}: a header but no segment lines")
+    return Corpus(labels, segments)
+
+
+def _parse_header(obj: dict, fail) -> dict[str, tuple[str, ...]]:
+    if obj.get("format") != FORMAT:
+        fail(
+            f'the first line must be the header {{"format": "{FORMAT}", "version": 1, "labels": ...}}'
+        )
+    if obj.get("version") != VERSION:
+        fail(
+            f"format version {obj.get('version')!r} is not supported (this reader reads {VERSION})"
+        )
+    labels = obj.get("labels")
+    if not isinstance(labels, dict) or set(labels) != set(SLOTS):
+        got = sorted(labels) if isinstance(labels, dict) else type(labels).__name__
+        fail(f"header 'labels' must map exactly the slots {list(SLOTS)} to label lists, got {got}")
+    out = {}
+    for slot in SLOTS:
+        names = labels[slot]
+        if not isinstance(names, list) or not names:
+            fail(f"labels of slot {slot!r} must be a non-empty list of strings")
+        if not all(isinstance(n, str) and text.tokenize(n) for n in names):
+            fail(f"labels of slot {slot!r} must be strings with at least one word")
+        if len(set(names)) != len(names):
+            fail(f"labels of slot {slot!r} are not unique")
+        out[slot] = tuple(names)
+    return out
+
+
+def _parse_segment(obj: dict, labels: dict[str, tuple[str, ...]], fail) -> Segment:
+    unknown = sorted(set(obj) - _SEGMENT_KEYS)
+    if unknown:
+        fail(f"unknown field(s) {unknown}; a segment has {sorted(_SEGMENT_KEYS)}")
+    for key in ("video", "start", "end", "split", "crf", "sentences"):
+        if key not in obj:
+            fail(f"missing field {key!r}")
+    video = obj["video"]
+    if not isinstance(video, str) or not video:
+        fail("'video' must be a non-empty string")
+    start, end = obj["start"], obj["end"]
+    for name, v in (("start", start), ("end", end)):
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            fail(f"{name!r} must be a number, got {v!r}")
+    if end < start:
+        fail(f"'end' {end} is before 'start' {start}")
+    if obj["split"] not in SPLITS:
+        fail(f"'split' {obj['split']!r} is not one of {list(SPLITS)}")
+    seg_id = obj.get("id", f"{video}:{start}-{end}")
+    if not isinstance(seg_id, str) or not seg_id:
+        fail("'id' must be a non-empty string")
+    crf = obj["crf"]
+    if not isinstance(crf, dict) or set(crf) != set(SLOTS):
+        got = sorted(crf) if isinstance(crf, dict) else type(crf).__name__
+        fail(f"'crf' must map exactly the slots {list(SLOTS)} to probability lists, got {got}")
+    dists = {slot: _parse_distribution(crf[slot], slot, len(labels[slot]), fail) for slot in SLOTS}
+    sentences = obj["sentences"]
+    if (
+        not isinstance(sentences, list)
+        or not sentences
+        or not all(isinstance(s, str) and text.tokenize(s) for s in sentences)
+    ):
+        fail("'sentences' must be a non-empty list of sentences with at least one word each")
+    gold = obj.get("gold")
+    if gold is not None:
+        if not isinstance(gold, dict) or set(gold) != set(SLOTS):
+            fail(f"'gold' must map exactly the slots {list(SLOTS)} to labels")
+        for slot, label in gold.items():
+            if label not in labels[slot]:
+                fail(f"gold {slot} {label!r} is not a label of that slot")
+    return Segment(seg_id, video, start, end, obj["split"], dists, tuple(sentences), gold)
+
+
+def _parse_distribution(values, slot: str, size: int, fail) -> np.ndarray:
+    if not isinstance(values, list) or len(values) != size:
+        n = len(values) if isinstance(values, list) else type(values).__name__
+        fail(f"crf {slot!r} must be a list of {size} probabilities (one per label), got {n}")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        fail(f"crf {slot!r} holds a value that is not a number")
+    p = np.asarray(values, np.float64)
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
+        fail(f"crf {slot!r} holds a negative or non-finite probability")
+    total = float(p.sum())
+    if abs(total - 1.0) > _SUM_TOLERANCE:
+        fail(f"crf {slot!r} sums to {total:.4f}, not 1 (tolerance {_SUM_TOLERANCE})")
+    return (p / total).astype(np.float32)
+
+
+# --- the three inputs of Table 5 --------------------------------------------------------------
+
+
+def stack_crf(segments: Sequence[Segment]) -> dict[str, np.ndarray]:
+    """Per slot, the (num_segments, num_labels) matrix of the segments' distributions."""
+    return {slot: np.stack([s.crf[slot] for s in segments]) for slot in SLOTS}
+
+
+def split_slots(concatenated: np.ndarray, slot_sizes: Sequence[int]) -> dict[str, np.ndarray]:
+    """Inverse of `crf_prob_encoding`: (N, sum of sizes) -> slot -> (N, size)."""
+    bounds = np.cumsum([0, *slot_sizes])
+    if concatenated.shape[-1] != bounds[-1]:
+        raise ValueError(f"{concatenated.shape[-1]} columns where the slots have {bounds[-1]}")
+    return {slot: concatenated[:, bounds[i] : bounds[i + 1]] for i, slot in enumerate(SLOTS)}
+
+
+def crf_prob_encoding(crf: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(c) CRF prob: the per-slot distributions concatenated in slot order, (N, D) float32."""
+    return np.concatenate([np.asarray(crf[s], np.float32) for s in SLOTS], axis=-1)
+
+
+def crf_max_encoding(crf: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(b) CRF max: the one-hot MAP label of every slot, concatenated, (N, D) float32.
+
+    Ties go to the first label in the slot's vocabulary (numpy's argmax).
+    """
+    parts = []
+    for s in SLOTS:
+        p = np.asarray(crf[s])
+        parts.append(np.eye(p.shape[-1], dtype=np.float32)[p.argmax(-1)])
+    return np.concatenate(parts, axis=-1)
+
+
+def map_label_words(
+    crf: Mapping[str, np.ndarray], labels: Mapping[str, Sequence[str]]
+) -> list[list[str]]:
+    """(a) The MAP labels as a word sequence (slot order, labels tokenised by the text rules).
+
+    E.g. <cut, knife, carrot, NULL, cutting board> -> "cut knife carrot null cutting board".
+    Empty slots ("NULL") stay in the sequence as a word: the encoder sees which slot is empty.
+    """
+    num = len(next(iter(crf.values())))
+    words: list[list[str]] = [[] for _ in range(num)]
+    for s in SLOTS:
+        tokens = [text.tokenize(label) for label in labels[s]]
+        for i, k in enumerate(np.asarray(crf[s]).argmax(-1)):
+            words[i].extend(tokens[k])
+    return words
+
+
+def source_vocabulary(labels: Mapping[str, Sequence[str]]) -> text.Vocabulary:
+    """The encoder's vocabulary: every word of every label, sorted (no frequency threshold)."""
+    return text.Vocabulary(sorted({w for s in SLOTS for n in labels[s] for w in text.tokenize(n)}))
+
+
+def pad_ids(seqs: Sequence[Sequence[int]], length: int | None = None) -> np.ndarray:
+    """Right-pads id sequences with 0 (EOS, masked by the encoder) into an (N, length) int32 array."""
+    length = length or max(1, max((len(s) for s in seqs), default=1))
+    out = np.zeros((len(seqs), length), np.int32)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = s[:length]
+    return out
+
+
+# --- prepare ----------------------------------------------------------------------------------
+
+
+def prepare(
+    src: str | Path,
+    out: str | Path,
+    dataset: str = "tacos_multilevel",
+    min_count: int = text.MIN_COUNT,
+    max_words: int = text.MAX_WORDS,
+) -> dict:
+    """Reads a TACoS JSON-lines file and writes the prepared folder (see the module docstring).
+
+    Args:
+      src: the JSON-lines file.
+      out: the output folder (created); `manifest.json` is written last, so a folder without
+        it is incomplete.
+      dataset: the dataset name recorded in the manifest.
+      min_count: vocabulary threshold (5 in the original).
+      max_words: caption truncation (20 in the original).
+
+    Returns:
+      The manifest.
+
+    Raises:
+      TACoSFormatError: a malformed input line, or no training segment.
+    """
+    corpus = read_jsonl(src)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    by_split = {s: [g for g in corpus.segments if g.split == s] for s in SPLITS}
+    if not by_split["train"]:
+        raise TACoSFormatError(f"{src}: no segment has split 'train'; the vocabulary needs one")
+    train_tokens = [text.tokenize(x) for g in by_split["train"] for x in g.sentences]
+    vocab = text.Vocabulary.build(train_tokens, min_count)
+    src_vocab = source_vocabulary(corpus.labels)
+    vocab.save(out / "vocabulary.txt")
+    src_vocab.save(out / "source_vocabulary.txt")
+    counts, accuracy = {}, {}
+    for split, segs in by_split.items():
+        if not segs:
+            continue
+        crf = stack_crf(segs)
+        source = pad_ids([src_vocab.encode(w) for w in map_label_words(crf, corpus.labels)])
+        seg_index, inputs, targets = [], [], []
+        for i, g in enumerate(segs):
+            for x in g.sentences:
+                inp, tgt = text.time_steps(vocab.encode(text.tokenize(x)), max_words)
+                seg_index.append(i)
+                inputs.append(inp)
+                targets.append(tgt)
+        tmp = out / f".{split}.npz.tmp"
+        with open(tmp, "wb") as f:
+            np.savez(
+                f,
+                ids=np.array([g.id for g in segs]),
+                crf=crf_prob_encoding(crf),
+                source=source,
+                caption_segment=np.array(seg_index, np.int32),
+                caption_input=np.stack(inputs),
+                caption_target=np.stack(targets),
+            )
+        tmp.replace(out / f"{split}.npz")
+        refs = {g.id: list(g.sentences) for g in segs}
+        write_text_atomic(out / f"{split}_references.json", json.dumps(refs, indent=1) + "\n")
+        counts[split] = {"segments": len(segs), "sentences": len(seg_index)}
+        if all(g.gold is not None for g in segs):
+            accuracy[split] = {
+                slot: float(
+                    np.mean(
+                        [
+                            g.crf[slot].argmax() == corpus.labels[slot].index(g.gold[slot])
+                            for g in segs
+                        ]
+                    )
+                )
+                for slot in SLOTS
+            }
+    manifest = {
+        "dataset": dataset,
+        "format_version": VERSION,
+        "source_file": str(Path(src).resolve()),
+        "labels": {s: list(corpus.labels[s]) for s in SLOTS},
+        "slot_sizes": [len(corpus.labels[s]) for s in SLOTS],
+        "counts": counts,
+        "map_accuracy": accuracy,
+        "vocabulary_size": len(vocab),
+        "source_vocabulary_size": len(src_vocab),
+        "min_count": min_count,
+        "max_words": max_words,
+    }
+    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def define_prepare_flags() -> None:
+    """Flags of `python -m lrcn_tf.prepare --dataset {tacos_multilevel,synthetic_tacos}`."""
+    from absl import flags
+
+    flags.DEFINE_string(
+        "src", None, "tacos_multilevel: the JSON-lines file (docs/tacos_format.md)."
+    )
+    flags.DEFINE_integer("min_count", text.MIN_COUNT, "Keep words seen this often in training.")
+    flags.DEFINE_integer("max_words", text.MAX_WORDS, "Truncate captions to this many words.")
+    flags.DEFINE_integer("synthetic_seed", None, "synthetic_tacos: generator seed (default 2015).")
+
+
+def prepare_main(argv: list[str]) -> None:
+    """Entry of `python -m lrcn_tf.prepare` for TACoS (the flags above plus --dataset, --out)."""
+    from absl import flags
+
+    from lrcn_tf.data import synthetic_tacos
+
+    del argv
+    f = flags.FLAGS
+    out = Path(f.out)
+    if f.dataset == "synthetic_tacos":
+        if f.src:
+            raise flags.ValidationError(
+                "--src is for tacos_multilevel; synthetic_tacos is generated"
+            )
+        seed = synthetic_tacos.DEFAULT_SEED if f.synthetic_seed is None else f.synthetic_seed
+        src = synthetic_tacos.generate(out / "raw" / "synthetic_tacos.jsonl", seed)
+    else:
+        if not f.src:
+            raise flags.ValidationError("--dataset tacos_multilevel needs --src FILE.jsonl")
+        src = Path(f.src)
+    try:
+        manifest = prepare(src, out, f.dataset, f.min_count, f.max_words)
+    except TACoSFormatError as e:
+        raise SystemExit(f"error: {e}") from None
+    print(f"prepared {f.dataset} into {out}: {json.dumps(manifest['counts'])}")
+    for split, acc in manifest["map_accuracy"].items():
+        print(f"  CRF MAP accuracy ({split}): " + ", ".join(f"{s} {a:.3f}" for s, a in acc.items()))
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitData:
+    """One prepared split: per-segment inputs and references, per-sentence caption time steps."""
+
+    ids: list[str]
+    crf: np.ndarray  # (N, D) concatenated distributions
+    source: np.ndarray  # (N, S) MAP label word ids, 0-padded
+    caption_segment: np.ndarray  # (M,) segment index of each training sentence
+    caption_input: np.ndarray  # (M, T)
+    caption_target: np.ndarray  # (M, T)
+    references: dict[str, list[str]]
+
+
+class PreparedTACoS:
+    """A folder written by `prepare`.
+
+    Args:
+      path: the folder.
+
+    Raises:
+      FileNotFoundError: the folder has no manifest (not prepared, or preparation was killed).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        manifest = self.path / MANIFEST
+        if not manifest.exists():
+            raise FileNotFoundError(
+                f"{manifest} not found: prepare the data with `python -m lrcn_tf.prepare "
+                f"--dataset tacos_multilevel --src FILE.jsonl --out {self.path}`"
+            )
+        self.manifest = json.loads(manifest.read_text())
+        self.labels = {s: tuple(v) for s, v in self.manifest["labels"].items()}
+        self.slot_sizes = tuple(self.manifest["slot_sizes"])
+        self.vocab = text.Vocabulary.load(self.path / "vocabulary.txt")
+        self.source_vocab = text.Vocabulary.load(self.path / "source_vocabulary.txt")
+
+    def split(self, name: str) -> SplitData:
+        """Loads split `name` ("train", "val" or "test")."""
+        npz = self.path / f"{name}.npz"
+        if not npz.exists():
+            raise FileNotFoundError(f"{npz} not found: the input file had no {name!r} segments")
+        with np.load(npz) as z:
+            arrays = {k: z[k] for k in z.files}
+        refs = json.loads((self.path / f"{name}_references.json").read_text())
+        return SplitData(
+            ids=[str(i) for i in arrays["ids"]],
+            crf=arrays["crf"],
+            source=arrays["source"],
+            caption_segment=arrays["caption_segment"],
+            caption_input=arrays["caption_input"],
+            caption_target=arrays["caption_target"],
+            references=refs,
+        )
+
+    def inputs(self, data: SplitData, encoding: str) -> np.ndarray:
+        """The model input of every segment: `crf_max`/`crf_prob` (N, D) float32 or `map_words` ids."""
+        if encoding == "crf_prob":
+            return data.crf.astype(np.float32)
+        if encoding == "crf_max":
+            return crf_max_encoding(split_slots(data.crf, self.slot_sizes))
+        if encoding == "map_words":
+            return data.source
+        raise ValueError(f"encoding {encoding!r}: choose one of {ENCODINGS}")
+
+
+def caption_dataset(
+    data: PreparedTACoS, split: SplitData, encoding: str, batch_size: int, seed: int
+):
+    """Shuffled training batches `({"cond" or "source": ..., "words": ...}, targets)`.
+
+    One element per reference sentence (a segment with 4 sentences appears 4 times an epoch,
+    as an image with 5 captions does in image description). `crf_max`/`crf_prob` give the
+    decoder's "cond" (B, D); `map_words` gives the encoder's "source" ids (B, S). Only caption
+    indices go through the shuffle buffer, so the checkpointed iterator stays small.
+    """
+    import tensorflow as tf
+
+    per_segment = data.inputs(split, encoding)
+    key = "source" if encoding == "map_words" else "cond"
+    x = tf.constant(per_segment[split.caption_segment])
+    words = tf.constant(split.caption_input)
+    targets = tf.constant(split.caption_target)
+    n = len(split.caption_segment)
+    if n < batch_size:
+        raise ValueError(f"{n} training sentences is fewer than one batch of {batch_size}")
+
+    def gather(idx):
+        return {key: tf.gather(x, idx), "words": tf.gather(words, idx)}, tf.gather(targets, idx)
+
+    ds = tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size, drop_remainder=True).map(gather).prefetch(2)

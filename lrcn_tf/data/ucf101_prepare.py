@@ -1,0 +1,248 @@
+r"""`python -m lrcn_tf.prepare --dataset {ucf101,synthetic_ucf101}`: videos -> TFRecord shards.
+
+    python -m lrcn_tf.prepare --dataset ucf101 --src UCF-101 --splits ucfTrainTestlist \
+        --out DIR [--fps N] [--flow {farneback,tvl1,none}] [--workers N]
+    python -m lrcn_tf.prepare --dataset synthetic_ucf101 --out DIR     # generate, then prepare
+
+Every video named in the split lists is decoded with PyAV (native rate unless --fps), its
+frames and flow images stored as JPEGs in SequenceExamples (see ucf101_shards.py), grouped by
+the release's group (`gXX`) into shards under DIR/shards/. Then DIR gets classes.txt,
+manifest.csv (SPEC.md) and, last, dataset.json, which the pipelines read. Rerunning the same
+command after a kill skips finished shards. A video that fails is recorded in manifest.csv
+with its reason; the exit status is 1 if any failed, unless --allow_failures.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import multiprocessing
+import os
+import random
+import time
+from pathlib import Path
+
+from lrcn_tf.data import ucf101
+from lrcn_tf.data.flow import FLOW_METHODS
+from lrcn_tf.data.ucf101_shards import ShardTask, shard_done, sidecar, write_shard
+from lrcn_tf.data.video import ORIGINAL_MIN_SIZE
+from lrcn_tf.runtime import write_text_atomic
+
+
+class PrepareError(ValueError):
+    """Bad input or a folder that cannot be resumed; the message says what to do."""
+
+
+def define_prepare_flags() -> None:
+    """Flags of `python -m lrcn_tf.prepare --dataset ucf101|synthetic_ucf101`."""
+    from absl import flags
+
+    flags.DEFINE_string("src", None, "ucf101: the UCF-101 folder (<Class>/v_*.avi).")
+    flags.DEFINE_string("splits", None, "ucf101: the ucfTrainTestlist folder (classInd.txt, lists).")
+    flags.DEFINE_float("fps", None, "Resample videos to this rate; default: each video's native rate.")
+    flags.DEFINE_enum("flow", "farneback", list(FLOW_METHODS), "Optical flow method (original: Brox, GPU only).")
+    flags.DEFINE_integer("workers", os.cpu_count() or 1, "Worker processes.")
+    flags.DEFINE_integer("videos_per_shard", 64, "Videos per TFRecord shard (shards never mix groups).")
+    flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality of stored frames and flow images.")
+    flags.DEFINE_string(
+        "min_size", None,
+        "HxW: frames smaller than this are resized to it (original: 240x320); 'none' keeps sizes. "
+        "Default: 240x320 for ucf101, none for synthetic_ucf101.",
+    )
+    flags.DEFINE_bool("allow_failures", False, "Exit 0 even if some videos failed.")
+    flags.DEFINE_integer("num_classes", 12, "synthetic_ucf101: classes (even, 2-12).")
+    flags.DEFINE_integer("num_groups", 25, "synthetic_ucf101: groups (gXX) per class.")
+    flags.DEFINE_integer("synthetic_seed", 0, "synthetic_ucf101: generation seed.")
+
+
+def _parse_size(text: str | None, default):
+    if text is None:
+        return default
+    if text.lower() == "none":
+        return None
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise PrepareError(f"--min_size {text!r}: use HxW, e.g. 240x320, or none") from None
+    return h, w
+
+
+def prepare_main(argv) -> int:
+    """Entry point for lrcn_tf.prepare; returns the exit status."""
+    from absl import flags
+
+    f = flags.FLAGS
+    if len(argv) > 1:
+        raise flags.Error(f"unexpected arguments: {argv[1:]}")
+    common = dict(fps=f.fps, flow=f.flow, workers=f.workers, videos_per_shard=f.videos_per_shard, jpeg_quality=f.jpeg_quality)
+    if f.dataset == "synthetic_ucf101":
+        if f.src or f.splits:
+            raise flags.Error("--src/--splits are for --dataset ucf101; synthetic_ucf101 generates its own")
+        from lrcn_tf.data.synthetic_ucf101 import SyntheticSpec
+
+        spec = SyntheticSpec(num_classes=f.num_classes, num_groups=f.num_groups, seed=f.synthetic_seed)
+        summary = prepare_synthetic(f.out, spec, min_size=_parse_size(f.min_size, None), **common)
+    else:
+        if not f.src or not f.splits:
+            raise flags.Error("--dataset ucf101 needs --src (UCF-101 folder) and --splits (ucfTrainTestlist)")
+        summary = prepare(f.src, f.splits, f.out, min_size=_parse_size(f.min_size, ORIGINAL_MIN_SIZE), **common)
+    print(summary["text"])
+    return 1 if summary["failed"] and not f.allow_failures else 0
+
+
+def prepare_synthetic(out, spec, **kwargs) -> dict:
+    """Generates synthetic_ucf101 into `out`/raw (resumable), then prepares it into `out`."""
+    from lrcn_tf.data.synthetic_ucf101 import generate
+
+    src, splits = generate(Path(out) / "raw", spec, progress=kwargs.get("progress", True))
+    kwargs.setdefault("min_size", None)  # keep the small frames: that is the point of the data
+    return prepare(src, splits, out, dataset="synthetic_ucf101", synthetic=spec, **kwargs)
+
+
+def _shard_plan(videos: list[ucf101.VideoInfo], classes: list[str], out: Path, per_shard: int) -> list[tuple[str, list]]:
+    by_group = collections.defaultdict(list)
+    for v in sorted(videos, key=lambda v: v.name):
+        by_group[ucf101.video_group(v.name)].append((v.name, v.label, classes[v.label]))
+    plan = []
+    for group in sorted(by_group):
+        items = by_group[group]
+        # A fixed shuffle inside the group, so a shard mixes classes and a reader that
+        # interleaves a few shards is not fed long runs of one class.
+        random.Random(group).shuffle(items)
+        n = -(-len(items) // per_shard)
+        for i in range(n):
+            name = f"shards/{group}-{i:05d}-of-{n:05d}.tfrecord"
+            plan.append((name, items[i * per_shard : (i + 1) * per_shard]))
+    return plan
+
+
+def prepare(
+    src, splits_dir, out, *, dataset: str = "ucf101", fps: float | None = None, flow: str = "farneback",
+    workers: int = 1, videos_per_shard: int = 64, jpeg_quality: int = 90,
+    min_size: tuple[int, int] | None = ORIGINAL_MIN_SIZE, synthetic=None, progress: bool = True,
+) -> dict:
+    """Prepares every video of the split lists into `out` (resumable; see module docstring).
+
+    Returns:
+      {"ok", "failed", "failures" (video -> reason), "seconds", "videos_done" (videos this
+      call processed), "flow_frames_done", "text" (the printed summary)}.
+
+    Raises:
+      PrepareError / UCF101FormatError: bad flags, unreadable lists, or `out` begun with
+        other options.
+    """
+    from tqdm import tqdm
+
+    if flow not in FLOW_METHODS:
+        raise PrepareError(f"--flow {flow!r}: choose {', '.join(FLOW_METHODS)}")
+    if workers < 1 or videos_per_shard < 1 or not 1 <= jpeg_quality <= 100:
+        raise PrepareError("--workers and --videos_per_shard must be >= 1, --jpeg_quality in 1..100")
+    src, out = Path(src), Path(out)
+    if not src.is_dir():
+        raise PrepareError(f"--src {src}: not a folder")
+    classes, splits = ucf101.read_splits(splits_dir)
+    videos = {v.name: v for s in splits.values() for subset in s.values() for v in subset}
+    plan = _shard_plan(list(videos.values()), classes, out, videos_per_shard)
+    options = {
+        "dataset": dataset, "fps": fps, "flow": flow, "jpeg_quality": jpeg_quality,
+        "min_size": list(min_size) if min_size else None, "videos_per_shard": videos_per_shard,
+        "synthetic": _spec_dict(synthetic),
+        "plan": hashlib.sha256(json.dumps(plan).encode()).hexdigest()[:16],
+    }
+    _claim(out, options)
+    tasks = [
+        ShardTask(str(out / name), tuple(items), str(src), fps, flow, min_size, jpeg_quality)
+        for name, items in plan if not shard_done(out / name)
+    ]
+    start, done, flow_frames = time.time(), 0, 0
+    bar = tqdm(total=sum(len(t.videos) for t in tasks), desc=f"prepare {dataset}", unit="video", disable=not progress)
+    for rows in _run(tasks, workers):
+        done += len(rows)
+        flow_frames += sum(max(r["num_frames"] - 1, 0) for r in rows if r["status"] == "ok" and flow != "none")
+        bar.update(len(rows))
+    bar.close()
+    seconds = time.time() - start
+    rows = [r for name, _ in plan for r in json.loads(sidecar(out / name).read_text())]
+    _finish(out, options, classes, splits, plan, rows)
+    failures = {r["video"]: r["status"] for r in rows if r["status"] != "ok"}
+    return {
+        "ok": len(rows) - len(failures), "failed": len(failures), "failures": failures, "seconds": seconds,
+        "videos_done": done, "flow_frames_done": flow_frames, "text": _summary(out, rows, failures, done, seconds),
+    }
+
+
+def _spec_dict(spec):
+    import dataclasses
+
+    return None if spec is None else json.loads(json.dumps(dataclasses.asdict(spec)))
+
+
+def _claim(out: Path, options: dict) -> None:
+    """Records the options in out/prepare.json, or checks that they match a begun run's."""
+    (out / "shards").mkdir(parents=True, exist_ok=True)
+    path = out / "prepare.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        diff = {k: (old.get(k), v) for k, v in options.items() if old.get(k) != v}
+        if diff:
+            raise PrepareError(
+                f"{out} was begun with other options {diff} (old, new); use another --out or delete it"
+            )
+    else:
+        write_text_atomic(path, json.dumps(options, indent=1) + "\n")
+    for stale in (out / "shards").glob("*.tmp"):  # left by a killed run; never read
+        stale.unlink()
+
+
+def _init_worker() -> None:
+    import cv2
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    cv2.setNumThreads(1)  # parallelism comes from the processes
+
+
+def _run(tasks: list[ShardTask], workers: int):
+    if workers == 1 or len(tasks) <= 1:
+        _init_worker()
+        for t in tasks:
+            yield write_shard(t)
+        return
+    # spawn, not fork: the parent may hold TensorFlow's threads, which fork does not survive.
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(min(workers, len(tasks)), initializer=_init_worker) as pool:
+        yield from pool.imap_unordered(write_shard, tasks)
+
+
+def _finish(out, options, classes, splits, plan, rows) -> None:
+    ok = {r["video"]: r for r in rows if r["status"] == "ok"}
+    sizes = {(r["height"], r["width"]) for r in ok.values()}
+    frame_size = next(iter(sizes)) if len(sizes) == 1 else None
+    smallest = min((min(s) for s in sizes), default=240)
+    # The paper crops 227 of 240-pixel-high frames; smaller frames get the same proportion.
+    crop = 227 if smallest >= 240 else int(smallest * 227 / 240)
+    info = {
+        "format": ucf101.FORMAT, "dataset": options["dataset"], "classes": classes,
+        "frame_size": list(frame_size) if frame_size else None, "crop_size": crop,
+        "flow": options["flow"], "fps": options["fps"], "jpeg_quality": options["jpeg_quality"],
+        "min_size": options["min_size"], "synthetic": options["synthetic"],
+        "shards": {name: [v[0] for v in items if v[0] in ok] for name, items in plan},
+        "splits": {str(n): {k: [v.name for v in vs] for k, vs in s.items()} for n, s in splits.items()},
+        "videos": [[v, r["label"], r["num_frames"]] for v, r in sorted(ok.items())],
+    }
+    write_text_atomic(out / "classes.txt", "".join(c + "\n" for c in classes))
+    ucf101.write_manifest(out / "manifest.csv", rows)
+    write_text_atomic(out / ucf101.INFO_FILE, json.dumps(info) + "\n")  # last: marks completion
+
+
+def _summary(out, rows, failures, done, seconds) -> str:
+    lines = [
+        f"{out}: {len(rows) - len(failures)} of {len(rows)} videos ok, {len(failures)} failed "
+        f"({done} processed now in {seconds:.1f}s)"
+    ]
+    reasons = collections.Counter(r.split(":")[0] for r in failures.values())
+    lines += [f"  {n} x {reason}" for reason, n in reasons.most_common()]
+    lines += [f"  {v}: {why}" for v, why in sorted(failures.items())[:20]]
+    if len(failures) > 20:
+        lines.append(f"  ... {len(failures) - 20} more in {out / 'manifest.csv'}")
+    return "\n".join(lines)

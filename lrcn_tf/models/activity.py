@@ -1,0 +1,167 @@
+"""Table 1's models: the single-frame baseline and LRCN-fc6 / LRCN-fc7 (paper Sec. 4).
+
+Both take clips `(batch, time, height, width, channels)` with any number of time steps and
+return logits `(batch, time, classes)`: a prediction at every step, which evaluation turns
+into softmax probabilities and averages over the video. The CNN runs frame by frame inside
+`TimeDistributed` (named "cnn"), so the same backbone layers (conv1 ... fc7) appear in every
+model and `trainer.copy_weights_by_name` carries the trained single-frame CNN into LRCN.
+
+    single-frame: cnn(conv1..fc6 -> relu -> drop 0.5 -> fc7 -> relu -> drop 0.5) -> classifier
+    LRCN-fc6:     cnn(conv1..fc6 -> relu) -> drop 0.9 -> LSTM(256) -> drop 0.5 -> classifier
+    LRCN-fc7:     cnn(conv1..fc6 -> relu -> drop 0.5 -> fc7 -> relu) -> drop 0.9 -> LSTM ...
+
+Dropouts follow lisa-caffe-public's `train_test_singleFrame_*` and `train_test_lstm_*`
+prototxts; LRCN-fc7 had no public prototxt, so it keeps the single-frame net's drop6 and
+puts the same 0.9 dropout before its LSTM as LRCN-fc6 does (our choice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers, ops
+
+from lrcn_tf.models import backbones
+
+MODELS = ("single_frame", "lrcn_fc6", "lrcn_fc7")
+
+# Caffe's per-layer multipliers (lr_mult, decay_mult) in the original prototxts, matched on
+# Keras variable paths ("conv1/kernel", "lstm/lstm_cell/bias", "classifier/bias"): the new
+# classifier learns 10x (weights) / 20x (biases) faster; CNN biases use CaffeNet's 2x with no
+# decay; the LSTM layer has no `param` blocks there, so all its blobs get (1, 1).
+MULTIPLIER_RULES = (
+    (r"^classifier/kernel$", 10.0, 1.0),
+    (r"^classifier/bias$", 20.0, 0.0),
+    (r"^lstm/", 1.0, 1.0),
+    (r"/bias$", 2.0, 0.0),
+)
+
+
+def _clip_input(input_shape: Sequence[int], clip_length: int | None) -> keras.KerasTensor:
+    return keras.Input((clip_length, *input_shape), name="clip")
+
+
+def _classifier(x, num_classes: int):
+    # float32 logits even under a mixed_float16 policy: the softmax and loss stay accurate.
+    return layers.Dense(
+        num_classes,
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+        dtype="float32",
+        name="classifier",
+    )(x)
+
+
+def single_frame(
+    input_shape: Sequence[int],
+    num_classes: int,
+    *,
+    backbone: str = "hybrid_caffenet",
+    backbone_kwargs: dict | None = None,
+    dropout: float = 0.5,
+    clip_length: int | None = None,
+    name: str = "single_frame",
+) -> keras.Model:
+    """The baseline: every frame classified on its own by the CNN (paper Sec. 4).
+
+    Args:
+      input_shape: one frame, (height, width, channels).
+      num_classes: 101 for UCF-101.
+      backbone: a name of `backbones.BACKBONES`.
+      backbone_kwargs: extra keyword arguments of the backbone (weights, fc_units, ...).
+      dropout: after fc6 and fc7.
+      clip_length: fixed time steps, or None for any.
+      name: the model's name.
+
+    Returns:
+      clips (B, T, H, W, C) -> logits (B, T, num_classes).
+    """
+    bb = backbones.build(
+        backbone, input_shape, dropout=dropout, include_top=False, **(backbone_kwargs or {})
+    )
+    clip = _clip_input(input_shape, clip_length)
+    x = layers.TimeDistributed(bb, name="cnn")(clip)
+    return keras.Model(clip, _classifier(x, num_classes), name=name)
+
+
+def lrcn(
+    input_shape: Sequence[int],
+    num_classes: int,
+    *,
+    lstm_after: str = "fc6",
+    backbone: str = "hybrid_caffenet",
+    backbone_kwargs: dict | None = None,
+    lstm_units: int = 256,
+    lstm_input_dropout: float = 0.9,
+    lstm_output_dropout: float = 0.5,
+    fc_dropout: float = 0.5,
+    clip_length: int | None = None,
+    name: str | None = None,
+) -> keras.Model:
+    """LRCN for activity recognition: CNN features of each frame -> LSTM -> class per step.
+
+    Args:
+      input_shape: one frame, (height, width, channels).
+      num_classes: 101 for UCF-101.
+      lstm_after: "fc6" or "fc7", where the CNN ends and the LSTM starts.
+      backbone: a name of `backbones.BACKBONES`.
+      backbone_kwargs: extra keyword arguments of the backbone.
+      lstm_units: 256 in the paper.
+      lstm_input_dropout: dropout on the CNN features fed to the LSTM (0.9 originally).
+      lstm_output_dropout: dropout on the LSTM output (0.5 originally).
+      fc_dropout: dropout after fc6 inside the CNN (LRCN-fc7 only).
+      clip_length: fixed time steps, or None for any.
+      name: the model's name (default "lrcn_<lstm_after>").
+
+    Returns:
+      clips (B, T, H, W, C) -> logits (B, T, num_classes).
+    """
+    if lstm_after not in ("fc6", "fc7"):
+        raise ValueError(f"lstm_after must be 'fc6' or 'fc7', got {lstm_after!r}")
+    bb = backbones.build(
+        backbone, input_shape, dropout=fc_dropout, include_top=False, **(backbone_kwargs or {})
+    )
+    trunk = backbones.features(bb, "relu6" if lstm_after == "fc6" else "relu7", name=bb.name)
+    clip = _clip_input(input_shape, clip_length)
+    x = layers.TimeDistributed(trunk, name="cnn")(clip)
+    x = layers.Dropout(lstm_input_dropout, name="lstm_input_dropout")(x)
+    # Caffe's LSTM filler: uniform +-0.01 for all weights, every bias 0 (also the forget gate's).
+    init = keras.initializers.RandomUniform(-0.01, 0.01)
+    x = layers.LSTM(
+        lstm_units,
+        return_sequences=True,
+        kernel_initializer=init,
+        recurrent_initializer=init,
+        bias_initializer="zeros",
+        unit_forget_bias=False,
+        name="lstm",
+    )(x)
+    x = layers.Dropout(lstm_output_dropout, name="lstm_dropout")(x)
+    return keras.Model(clip, _classifier(x, num_classes), name=name or f"lrcn_{lstm_after}")
+
+
+def build(model: str, input_shape: Sequence[int], num_classes: int, **kwargs) -> keras.Model:
+    """`single_frame`, `lrcn_fc6` or `lrcn_fc7` by name (kwargs as in those functions)."""
+    if model == "single_frame":
+        return single_frame(input_shape, num_classes, **kwargs)
+    if model in ("lrcn_fc6", "lrcn_fc7"):
+        return lrcn(input_shape, num_classes, lstm_after=model[-3:], **kwargs)
+    raise ValueError(f"unknown Table 1 model {model!r}; choose one of {', '.join(MODELS)}")
+
+
+def per_step_loss(logits, labels):
+    """Softmax cross-entropy at every time step, averaged over clips and steps.
+
+    Caffe's SoftmaxWithLoss on the (T x N) blob normalises by the number of predictions, so
+    every step counts equally; the single-frame model's frames count the same way.
+
+    Args:
+      logits: (B, T, K).
+      labels: (B,) class of each clip (the same at every step).
+    """
+    steps = ops.shape(logits)[1]
+    labels = ops.repeat(ops.expand_dims(ops.cast(labels, "int32"), 1), steps, axis=1)
+    losses = keras.losses.sparse_categorical_crossentropy(
+        labels, ops.cast(logits, "float32"), from_logits=True
+    )
+    return ops.mean(losses)

@@ -1,0 +1,261 @@
+"""Table 1, one row at a time: train (Caffe recipe, shared trainer), evaluate, save scores.
+
+    sf = run_row(build("table1/single_frame/rgb"), ...)            # trains, evaluates, caches
+    fc6 = run_row(build("table1/lrcn_fc6/rgb"), ..., init=sf)       # LRCN starts from sf's CNN
+    fusion = fuse_rows(rgb_result, flow_result, ...)                # from saved scores only
+
+Each row gets its own run folder (lrcn_tf.runtime.Run, id from the resolved config, the
+dataset and the row it was initialised from): checkpoints and TensorBoard logs in `ckpt/`,
+the final weights in `final.weights.h5`, per-video scores in `scores.npz`. Running the same
+row again resumes training where it stopped, or returns the saved scores when it finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lrcn_tf import runtime
+from lrcn_tf.configs import to_dict
+from lrcn_tf.configs.table1 import Table1Config
+from lrcn_tf.data import ucf101, ucf101_pipeline
+from lrcn_tf.evaluation import activity as ev
+from lrcn_tf.models import activity as models
+from lrcn_tf.training import optim, trainer
+
+
+@dataclasses.dataclass(frozen=True)
+class RowResult:
+    """Where a finished row's outputs are, and its video accuracy (percent)."""
+
+    model: str
+    modality: str
+    split: int
+    run_id: str
+    run_dir: Path
+    accuracy: float
+
+    @property
+    def scores_path(self) -> Path:
+        return self.run_dir / "scores.npz"
+
+    @property
+    def weights_path(self) -> Path:
+        return self.run_dir / "final.weights.h5"
+
+
+def crop_size(cfg: Table1Config, data_dir: str | Path) -> int:
+    """The config's crop, or the dataset's (227 for UCF-101 frames, 56 for the synthetic ones)."""
+    return cfg.crop_size or ucf101.load_info(data_dir).crop_size
+
+
+def build_model(cfg: Table1Config, num_classes: int, size: int) -> keras.Model:
+    """The row's Keras model: clips (B, T, size, size, 3) -> logits (B, T, num_classes)."""
+    backbone_kwargs = {"fc_units": cfg.fc_units, "weights": cfg.backbone_weights}
+    if cfg.conv_filters:
+        backbone_kwargs["filters"] = cfg.conv_filters
+    kwargs = {"backbone": cfg.backbone, "backbone_kwargs": backbone_kwargs}
+    if cfg.is_lrcn:
+        kwargs.update(
+            lstm_units=cfg.lstm_units,
+            lstm_input_dropout=cfg.lstm_input_dropout,
+            fc_dropout=cfg.dropout,
+        )
+    else:
+        kwargs["dropout"] = cfg.dropout
+    return models.build(cfg.model, (size, size, 3), num_classes, **kwargs)
+
+
+def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data.Dataset:
+    """Random frames (single-frame model) or 16-frame clips (LRCN) with one crop and mirror."""
+    common = dict(batch_size=cfg.train.batch_size, crop_size=size, seed=cfg.train.seed)
+    if cfg.is_lrcn:
+        return ucf101_pipeline.train_clips(
+            data_dir, cfg.split, cfg.modality, clip_length=cfg.train_clip_length, **common
+        )
+    return ucf101_pipeline.train_frames(data_dir, cfg.split, cfg.modality, **common)
+
+
+def loss_fn(model: keras.Model, batch, training: bool) -> tf.Tensor:
+    """Softmax loss at every time step; a batch of frames is a batch of one-frame clips."""
+    x, y = batch
+    if len(x.shape) == 4:
+        x = x[:, None]
+    return models.per_step_loss(model(x, training=training), y)
+
+
+def train(
+    cfg: Table1Config,
+    data_dir: str | Path,
+    ckpt_dir: str | Path,
+    *,
+    init_weights: str | Path | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+) -> tuple[keras.Model, dict]:
+    """Builds the row's model (seeded), initialises it, and trains it with the shared trainer.
+
+    Args:
+      cfg: the row's config.
+      data_dir: a prepared UCF-101 folder.
+      ckpt_dir: checkpoints and TensorBoard logs (resumed from when they exist).
+      init_weights: final weights of the trained single-frame model of the same split and
+        modality; LRCN copies its CNN layers (conv1 ... fc6/fc7) from it, as the original did.
+      strategy: e.g. tf.distribute.MirroredStrategy; the model is built under its scope.
+
+    Returns:
+      (model, the trainer's history).
+    """
+    info = ucf101.load_info(data_dir)
+    size = crop_size(cfg, data_dir)
+    runtime.seed_everything(cfg.train.seed)
+    scope = strategy.scope() if strategy is not None else _null_scope()
+    with scope:
+        model = build_model(cfg, info.num_classes, size)
+        if init_weights is not None:
+            source = build_model(
+                dataclasses.replace(cfg, model="single_frame"), info.num_classes, size
+            )
+            source.load_weights(str(init_weights))
+            copied = trainer.copy_weights_by_name(source, model)
+            if not copied:
+                raise ValueError(f"{cfg.model}: no layer of {init_weights} matches the model")
+    history = trainer.fit(
+        model,
+        train_dataset(cfg, data_dir, size),
+        loss_fn,
+        cfg.train,
+        ckpt_dir=ckpt_dir,
+        multipliers=optim.multipliers_from_rules(models.MULTIPLIER_RULES),
+        strategy=strategy,
+        description=f"split{cfg.split} {cfg.model}/{cfg.modality}",
+    )
+    return model, history
+
+
+def evaluate(
+    model: keras.Model, cfg: Table1Config, data_dir: str | Path
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Per-video scores of the split's test videos with the original protocol.
+
+    With `cfg.eval_per_video` all crops of all clips of a video go through the model in one
+    forward pass; otherwise (real UCF-101 on a full-size net) clips are streamed in batches of
+    `cfg.eval_batch_clips`, each with all its crops.
+
+    Returns:
+      (video names, labels (V,), mean softmax scores (V, K)).
+    """
+    videos = ucf101.split_videos(data_dir, cfg.split, "test")
+    info = ucf101.load_info(data_dir)
+    data = ucf101_pipeline.test_clips(
+        data_dir,
+        cfg.split,
+        cfg.modality,
+        clip_length=cfg.test_clip_length,
+        stride=cfg.test_stride,
+        crops="ten" if cfg.test_crops == 10 else "center",
+        crop_size=crop_size(cfg, data_dir),
+        per_video=cfg.eval_per_video,
+        batch_size=None if cfg.eval_per_video else cfg.eval_batch_clips,
+    )
+    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    scores, labels = ev.evaluate_videos(
+        lambda x: predict(tf.constant(x)).numpy(),
+        data.as_numpy_iterator(),
+        len(videos),
+        info.num_classes,
+    )
+    missing = [v.name for v, n in zip(videos, labels) if n < 0]
+    if missing:
+        raise RuntimeError(f"{len(missing)} test videos were not evaluated, e.g. {missing[0]}")
+    expected = np.array([v.label for v in videos])
+    if not np.array_equal(labels, expected):
+        raise RuntimeError("test_clips labels disagree with the split list")
+    return [v.name for v in videos], labels, scores
+
+
+def run_row(
+    cfg: Table1Config,
+    *,
+    dataset: str,
+    data_dir: str | Path,
+    workdir: str | Path,
+    init: RowResult | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+) -> RowResult:
+    """Trains and evaluates one row in its run folder, or returns it if it already finished."""
+    if cfg.is_lrcn and cfg.init_from_single_frame and init is None:
+        raise ValueError(f"{cfg.model} is initialised from the single-frame model: pass init=")
+    init = init if cfg.is_lrcn and cfg.init_from_single_frame else None
+    run = runtime.Run(
+        workdir,
+        "table1",
+        {
+            "row": f"{cfg.model}/{cfg.modality}/split{cfg.split}",
+            "config": to_dict(cfg),
+            "dataset": dataset,
+            "data_dir": str(Path(data_dir).resolve()),
+            "init_from": init.run_id if init else None,
+            "precision": keras.mixed_precision.global_policy().name,
+            "replicas": strategy.num_replicas_in_sync if strategy is not None else 1,
+        },
+    )
+    result = RowResult(cfg.model, cfg.modality, cfg.split, run.id, run.dir, float("nan"))
+    if result.scores_path.exists():
+        saved = ev.load_scores(result.scores_path)
+        acc = ev.accuracy(saved["scores"], saved["labels"])
+        run.log("already evaluated: accuracy %.2f%%", acc)
+        return dataclasses.replace(result, accuracy=acc)
+    model, history = train(
+        cfg,
+        data_dir,
+        run.path("ckpt"),
+        init_weights=init.weights_path if init else None,
+        strategy=strategy,
+    )
+    run.log(
+        "trained to step %d (resumed from %d); losses %s",
+        history["step"],
+        history["resumed_from"],
+        history["losses"][-3:],
+    )
+    model.save_weights(str(result.weights_path))
+    videos, labels, scores = evaluate(model, cfg, data_dir)
+    ev.save_scores(result.scores_path, videos, labels, scores)
+    acc = ev.accuracy(scores, labels)
+    run.log("video accuracy %.2f%% on %d test videos", acc, len(videos))
+    return dataclasses.replace(result, accuracy=acc)
+
+
+def fuse_rows(
+    rgb: RowResult, flow: RowResult, workdir: str | Path
+) -> tuple[str, dict[str, float], tuple[np.ndarray, np.ndarray]]:
+    """fusion_half / fusion_third accuracies from the saved RGB and flow scores, and the sweep.
+
+    Nothing is re-run: the two rows' `scores.npz` are read. Writes `fusion.npz` (the sweep)
+    and `fusion_sweep.png` in a run folder of its own (id from the two rows' run ids).
+
+    Returns:
+      (the fusion run id, {"fusion_half": acc, "fusion_third": acc}, (rgb weights, accs)).
+    """
+    run = runtime.Run(workdir, "table1", {"fusion_of": [rgb.run_id, flow.run_id]})
+    r, f, labels = ev.aligned(ev.load_scores(rgb.scores_path), ev.load_scores(flow.scores_path))
+    out = {name: ev.accuracy(ev.fuse(r, f, p), labels) for name, p in ev.FUSION_WEIGHTS.items()}
+    ps, accs = ev.fusion_sweep(r, f, labels)
+    np.savez(run.path("fusion.npz"), rgb_weight=ps, accuracy=accs)
+    ev.plot_fusion_sweep(
+        {f"{rgb.model} split{rgb.split}": (ps, accs)}, run.path("fusion_sweep.png")
+    )
+    run.log("fusion of %s and %s: %s", rgb.run_id, flow.run_id, out)
+    return run.id, out, (ps, accs)
+
+
+class _null_scope:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

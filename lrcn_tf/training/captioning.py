@@ -1,0 +1,192 @@
+"""Image description (Tables 2-4): the encoder, its pre-training, the two training stages, captions.
+
+    encoder = build_encoder(cfg.encoder)
+    pretrain_encoder(cfg.encoder, encoder, run.path("pretext"), image_size=64)  # synthetic only
+    model, decoder = build_captioner(cfg, encoder, vocab_size)
+    train_two_stages(cfg, model, encoder, data_dir, run)      # CNN frozen, then fine-tuned
+    captions = generate(cfg, encoder, decoder, data_dir, "test", vocab)
+
+Stage 1 trains the LSTMs, the embedding, the softmax and fc8 (the original's frozen CNN still
+learnt fc8); stage 2 continues the same model with every CNN layer trainable at the
+learning-rate multipliers 0.1 (weights) / 0.2 (biases). Each stage checkpoints into its own
+folder, so a rerun resumes the stage that was cut short and skips the finished one (the
+shared trainer restores its weights and returns).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lrcn_tf.configs.table3 import EncoderConfig, Table3Config
+from lrcn_tf.data import captions, synthetic_captions
+from lrcn_tf.data.text import Vocabulary
+from lrcn_tf.models import backbones, captioner
+from lrcn_tf.models.decoding import CaptionGenerator
+from lrcn_tf.training import optim, trainer
+
+
+def build_encoder(enc: EncoderConfig) -> keras.Model:
+    """The backbone with its classifier: images (B, S, S, 3) -> fc8 (B, classes)."""
+    kwargs = {
+        "weights": enc.weights,
+        "dropout": enc.dropout,
+        "include_top": True,
+        "classes": enc.classes,
+        "fc_units": enc.fc_units,
+    }
+    if enc.conv_filters:
+        kwargs["filters"] = enc.conv_filters
+    return backbones.build(enc.backbone, (enc.crop_size, enc.crop_size, 3), **kwargs)
+
+
+def _pretext_loss(model, batch, training):
+    images, labels = batch
+    logits = tf.cast(model(images, training=training), tf.float32)
+    per_label = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+    return tf.reduce_mean(tf.reduce_sum(per_label, axis=-1))  # summed over labels, mean over images
+
+
+def pretrain_encoder(
+    enc: EncoderConfig, encoder: keras.Model, folder: Path, image_size: int, seed: int = 1701
+) -> None:
+    """Trains the small CNN to name the (shape, colour) pairs in generated scenes.
+
+    Our stand-in for the paper's ImageNet pre-training of CaffeNet: a multi-label
+    classification task on its own random scenes (never the caption images), after which fc7
+    and fc8 describe what is in an image without having seen a caption. Saved as
+    `folder/encoder.weights.h5`; when that file exists it is loaded instead.
+    """
+    done = folder / "encoder.weights.h5"
+    if done.exists():
+        encoder.load_weights(done)
+        return
+    rng = np.random.default_rng([seed, 5])  # a stream of its own, not the dataset's
+    images, labels = synthetic_captions.pretext_batch(rng, enc.pretext_images, image_size)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(images), seed=seed)
+    ds = ds.map(
+        lambda x, y: (captions.preprocess_array(x, enc.crop_size, True, None, enc.pixel_scale), y),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    ds = ds.batch(enc.pretext_train.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    trainer.fit(encoder, ds, _pretext_loss, enc.pretext_train, folder / "ckpt",
+                description="encoder pre-training", checkpoint_iterator=False)  # fmt: skip
+    encoder.save_weights(done)
+
+
+def build_captioner(cfg: Table3Config, encoder: keras.Model, vocab_size: int):
+    """(image captioner model, its decoder); the decoder reads the encoder's fc8."""
+    decoder = captioner.build_decoder(
+        vocab_size,
+        cond_dim=encoder.output_shape[-1],
+        num_layers=cfg.num_layers,
+        factored=cfg.factored,
+        embed_dim=cfg.embed_dim,
+        hidden=cfg.hidden,
+        init_scale=cfg.init_scale,
+        dropout=cfg.dropout,
+        seed=cfg.stage1.seed,
+    )
+    return captioner.build_image_captioner(encoder, decoder), decoder
+
+
+def _leaf_layers(model: keras.Model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
+def _cnn_rules(encoder: keras.Model, mult: tuple[float, float], only: str | None = None):
+    """Multiplier rules (exact variable paths) for the encoder's variables: Caffe's decay_mult
+    stays 1 for weights and 0 for biases (no weight decay is used anyway)."""
+    rules = []
+    for layer in _leaf_layers(encoder):
+        if only is not None and layer.name != only:
+            continue
+        for v in layer.weights:
+            path = optim.variable_path(v)
+            bias = path.endswith("bias")
+            rules.append(("^" + re.escape(path) + "$", mult[1] if bias else mult[0], 0.0 if bias else 1.0))
+    return rules
+
+
+def train_two_stages(
+    cfg: Table3Config, model: keras.Model, encoder: keras.Model, data_dir: str | Path, run, cache: bool
+) -> dict:
+    """Stage 1 (CNN frozen but fc8) and, if `cfg.finetune`, stage 2 (CNN fine-tuned).
+
+    Returns:
+      {"stage1": trainer history, "stage2": trainer history or None}.
+    """
+    enc = cfg.encoder
+    loss_fn = captioner.make_loss_fn(cfg.loss_weight)
+
+    def data(tc):
+        return captions.train_pairs(
+            data_dir, tc.batch_size, enc.crop_size, resize=enc.resize, pixel_scale=enc.pixel_scale,
+            mirror=cfg.mirror, max_words=cfg.max_words, seed=tc.seed, cache=cache,
+        )  # fmt: skip
+
+    layers = list(_leaf_layers(encoder))
+    if "fc8" not in {layer.name for layer in layers}:
+        raise ValueError(f"encoder {encoder.name} has no fc8 layer")
+    for layer in layers:
+        layer.trainable = layer.name == "fc8"
+    mults = optim.multipliers_from_rules(_cnn_rules(encoder, cfg.fc8_lr_mult, only="fc8"))
+    history = {"stage2": None}
+    history["stage1"] = trainer.fit(model, data(cfg.stage1), loss_fn, cfg.stage1,
+                                    run.path("ckpt_stage1"), multipliers=mults,
+                                    description="stage 1 (CNN frozen)")  # fmt: skip
+    run.log("stage 1 done: %s", history["stage1"]["losses"][-1:] or "resumed at the end")
+    if cfg.finetune:
+        for layer in layers:
+            layer.trainable = True
+        mults = optim.multipliers_from_rules(_cnn_rules(encoder, cfg.cnn_lr_mult))
+        history["stage2"] = trainer.fit(model, data(cfg.stage2), loss_fn, cfg.stage2,
+                                        run.path("ckpt_stage2"), multipliers=mults,
+                                        description="stage 2 (CNN fine-tuned)")  # fmt: skip
+        run.log("stage 2 done: %s", history["stage2"]["losses"][-1:] or "resumed at the end")
+    return history
+
+
+def image_features(
+    encoder: keras.Model, enc: EncoderConfig, data_dir: str | Path, split: str, layer: str = "fc8",
+    batch_size: int = 64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(image ids (N,), features (N, D)) of a split's centre crops; `layer` e.g. fc8 or relu7."""
+    net = encoder if layer == encoder.layers[-1].name else backbones.features(encoder, layer)
+    ids, feats = [], []
+    for images, image_ids in captions.eval_images(
+        data_dir, split, batch_size, enc.crop_size, resize=enc.resize, pixel_scale=enc.pixel_scale
+    ):
+        feats.append(np.asarray(net(images, training=False), np.float32))
+        ids.append(image_ids.numpy())
+    return np.concatenate(ids), np.concatenate(feats)
+
+
+def generate(
+    cfg: Table3Config,
+    encoder: keras.Model,
+    decoder: keras.Model,
+    data_dir: str | Path,
+    split: str,
+    vocab: Vocabulary,
+    beam_size: int | None = None,
+    temperature: float | None = None,
+    seed: int = 0,
+) -> dict[int, str]:
+    """{image_id: caption} for every image of `split`: beam search (beam 1 = greedy), or
+    sampling when `temperature` is given."""
+    ids, feats = image_features(encoder, cfg.encoder, data_dir, split, "fc8", cfg.eval_batch)
+    gen = CaptionGenerator(decoder, max_length=cfg.max_length)
+    if temperature:
+        out = gen.sample(feats, temperature=temperature, seed=seed, batch_size=cfg.eval_batch)
+    else:
+        out = gen.beam_search(feats, beam_size or cfg.beam_size, batch_size=cfg.eval_batch)
+    return {int(i): vocab.decode(t) for i, t in zip(ids, out.tokens)}

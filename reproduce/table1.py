@@ -1,0 +1,166 @@
+r"""Table 1: UCF-101 activity recognition, single frame vs LRCN-fc6 / LRCN-fc7, RGB, flow, fusion.
+
+    python -m reproduce.table1 --split all                       # synthetic_ucf101, default preset
+    python -m reproduce.table1 --split 1 --preset smoke          # the CI regression
+    python -m reproduce.table1 --split 1 --dataset ucf101 --data_dir DIR --preset paper
+
+Hardware and time: with no `--data_dir` the embedded synthetic_ucf101 is generated and
+prepared on first use (about a minute), then `--split all` with the default preset trains and
+evaluates the 18 models (3 splits x 2 inputs x 3 models) in about 11 minutes on 2 CPU cores;
+`--preset smoke --split 1` in about a minute. The paper preset (hybrid CaffeNet, up to 70,000
+SGD steps of 24 x 16 frames per model) wants GPUs: `--strategy mirrored` uses all of them.
+
+For every split and input: single_frame is trained first, then lrcn_fc6 and lrcn_fc7 start
+from its CNN (as the original did); every model is evaluated on the split's test videos with
+the original protocol and its per-video scores are saved in its run folder; fusion_half and
+fusion_third are computed from the saved RGB and flow scores (with a sweep over the RGB weight,
+plotted into results/table1_fusion_sweep.png). Rows written to results/table1.csv:
+table1, {single_frame, lrcn_fc6, lrcn_fc7}, {split1, split2, split3, all_splits},
+{rgb, flow, fusion_half, fusion_third}, <dataset>. `all_splits` is the mean of the three splits
+and is written once all three are in the CSV for the same dataset and preset (so `--split 1`,
+`--split 2`, `--split 3` run separately also give it). Rerunning a command resumes killed
+training and reuses finished rows. The claims t1_* are printed at the end. Golden rows for
+synthetic_ucf101 with `--preset smoke --split 1` are in results/expected.csv.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import numpy as np
+from absl import app, flags
+
+from lrcn_tf import configs
+from lrcn_tf.evaluation import activity as ev
+from lrcn_tf.results import PRODUCED_COLUMNS, read_rows, result_row, update_results
+from reproduce import common
+
+FLAGS = flags.FLAGS
+MODELS = ("single_frame", "lrcn_fc6", "lrcn_fc7")
+
+common.define_common_flags("synthetic_ucf101", ["synthetic_ucf101", "ucf101"], "results/table1.csv")
+flags.DEFINE_enum("split", "1", ["1", "2", "3", "all"], "UCF-101 split(s) to train and test on.")
+flags.DEFINE_list("inputs", ["rgb", "flow"], "Inputs: rgb, flow (fusion rows need both).")
+flags.DEFINE_list("models", list(MODELS), "Rows to run; LRCN rows always train single_frame first.")
+flags.DEFINE_enum(
+    "strategy", "none", ["none", "mirrored"], "mirrored: tf.distribute over all visible GPUs."
+)
+
+
+def _check_flags() -> None:
+    for name, given, allowed in (
+        ("inputs", FLAGS.inputs, ("rgb", "flow")),
+        ("models", FLAGS.models, MODELS),
+    ):
+        bad = [x for x in given if x not in allowed]
+        if bad or not given:
+            raise app.UsageError(f"--{name}={','.join(given)}: choose from {', '.join(allowed)}")
+
+
+def _prepared_data(s: common.Setup):
+    from lrcn_tf.data import ucf101
+
+    if s.synthetic and not FLAGS.data_dir:
+        from lrcn_tf.data.synthetic_ucf101 import ensure_synthetic_ucf101
+
+        ensure_synthetic_ucf101(s.data_dir)
+    info = ucf101.load_info(s.data_dir)  # raises, naming the folder, if it is not prepared
+    if "flow" in FLAGS.inputs and info.flow == "none":
+        raise app.UsageError(f"{s.data_dir} was prepared without flow; use --inputs rgb")
+    return info
+
+
+def _all_splits(output, dataset: str, preset: str) -> list[dict]:
+    """Means of split1..3 for every (row, metric) that has all three in the CSV."""
+    by_key = defaultdict(dict)
+    for r in read_rows(output, PRODUCED_COLUMNS[:6]):
+        if r["dataset"] == dataset and r.get("preset") == preset and r["setting"] != "all_splits":
+            by_key[(r["row"], r["metric"])][r["setting"]] = r
+    rows = []
+    for (row, metric), splits in sorted(by_key.items()):
+        if set(splits) >= {"split1", "split2", "split3"}:
+            parts = [splits[f"split{i}"] for i in (1, 2, 3)]
+            value = float(np.mean([p["value"] for p in parts]))
+            run_id = "+".join(p["run_id"] for p in parts)
+            rows.append(
+                result_row("table1", row, "all_splits", metric, dataset, value, run_id, preset)
+            )
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    del argv
+    start = time.time()
+    _check_flags()
+    s = common.setup()
+    _prepared_data(s)
+    from lrcn_tf.training import activity as task  # TensorFlow import after the flags are read
+
+    strategy = None
+    if FLAGS.strategy == "mirrored":
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy()
+        print(f"mirrored over {strategy.num_replicas_in_sync} replica(s)")
+    splits = [1, 2, 3] if FLAGS.split == "all" else [int(FLAGS.split)]
+    wanted = [m for m in MODELS if m in FLAGS.models]
+    curves = {}
+    for split in splits:
+        done = {}
+        for modality in FLAGS.inputs:
+            for model in ("single_frame", *[m for m in wanted if m != "single_frame"]):
+                cfg = configs.build(
+                    f"table1/{model}/{modality}", s.preset, [f"split={split}", *s.overrides]
+                )
+                init = done.get(("single_frame", modality)) if cfg.is_lrcn else None
+                res = task.run_row(
+                    cfg,
+                    dataset=s.dataset,
+                    data_dir=s.data_dir,
+                    workdir=s.workdir,
+                    init=init,
+                    strategy=strategy,
+                )
+                done[(model, modality)] = res
+                print(
+                    f"table1 split{split} {model}/{modality}: {res.accuracy:.2f}% ({res.run_id})",
+                    flush=True,
+                )
+        rows = [
+            result_row("table1", m, f"split{split}", d, s.dataset, r.accuracy, r.run_id, s.preset)
+            for (m, d), r in done.items()
+            if m in wanted
+        ]
+        for model in wanted:
+            if ("rgb" not in FLAGS.inputs) or ("flow" not in FLAGS.inputs):
+                break
+            run_id, accs, curve = task.fuse_rows(
+                done[(model, "rgb")], done[(model, "flow")], s.workdir
+            )
+            curves[f"{model} split{split}"] = curve
+            for metric, acc in accs.items():
+                rows.append(
+                    result_row(
+                        "table1", model, f"split{split}", metric, s.dataset, acc, run_id, s.preset
+                    )
+                )
+            print(
+                f"table1 split{split} {model}: fusion_half {accs['fusion_half']:.2f}%, "
+                f"fusion_third {accs['fusion_third']:.2f}% ({run_id})"
+            )
+        update_results(s.output, rows)  # after every split, so a kill keeps the finished ones
+    mean_rows = _all_splits(s.output, s.dataset, s.preset)
+    if mean_rows:
+        update_results(s.output, mean_rows)
+    if curves:
+        plot = ev.plot_fusion_sweep(curves, s.output.with_name(f"{s.output.stem}_fusion_sweep.png"))
+        print(f"fusion sweep: {plot}")
+    print(f"wrote {s.output} after {time.time() - start:.0f} s")
+    if FLAGS.compare:
+        common.print_comparison(s.output, ["table1"])
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

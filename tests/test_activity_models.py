@@ -1,0 +1,103 @@
+import keras
+import numpy as np
+import pytest
+
+from lrcn_tf.models import activity
+from lrcn_tf.training import optim, trainer
+
+SMALL = {"backbone": "small_cnn", "backbone_kwargs": {"fc_units": 16, "filters": (4, 8)}}
+
+
+def _models(num_classes=5):
+    return {
+        "single_frame": activity.build("single_frame", (32, 32, 3), num_classes, **SMALL),
+        "lrcn_fc6": activity.build("lrcn_fc6", (32, 32, 3), num_classes, lstm_units=8, **SMALL),
+        "lrcn_fc7": activity.build("lrcn_fc7", (32, 32, 3), num_classes, lstm_units=8, **SMALL),
+    }
+
+
+@pytest.mark.parametrize("steps", [1, 3, 16, 23])
+def test_a_prediction_at_every_step_for_any_clip_length(steps):
+    x = np.random.default_rng(0).normal(size=(2, steps, 32, 32, 3)).astype("float32")
+    for name, model in _models().items():
+        assert model(x).shape == (2, steps, 5), name
+
+
+def test_single_frame_scores_frames_independently():
+    model = _models()["single_frame"]
+    x = np.random.default_rng(1).normal(size=(1, 4, 32, 32, 3)).astype("float32")
+    whole = np.asarray(model(x))
+    one = np.asarray(model(x[:, 2:3]))
+    np.testing.assert_allclose(whole[:, 2:3], one, rtol=1e-5, atol=1e-6)
+
+
+def test_lrcn_depends_on_earlier_frames():
+    model = _models()["lrcn_fc6"]
+    x = np.random.default_rng(2).normal(size=(1, 4, 32, 32, 3)).astype("float32")
+    y = x.copy()
+    y[:, 0] = 0.0
+    a, b = np.asarray(model(x)), np.asarray(model(y))
+    assert not np.allclose(a[:, 3], b[:, 3])  # the last step saw the changed first frame
+
+
+def test_lstm_sits_after_fc6_or_fc7_with_the_original_dropouts():
+    m = _models()
+    fc6, fc7 = m["lrcn_fc6"], m["lrcn_fc7"]
+    assert fc6.get_layer("lstm").input.shape[-1] == 16
+    assert "fc7" not in [ly.name for ly in fc6.get_layer("cnn").layer.layers]
+    assert "fc7" in [ly.name for ly in fc7.get_layer("cnn").layer.layers]
+    assert fc6.get_layer("lstm_input_dropout").rate == 0.9
+    assert fc6.get_layer("lstm_dropout").rate == 0.5
+    sf_layers = [ly.name for ly in m["single_frame"].get_layer("cnn").layer.layers]
+    assert sf_layers[-1] == "drop7"
+    lstm = fc6.get_layer("lstm")
+    assert np.abs(np.asarray(lstm.cell.kernel)).max() <= 0.01
+    assert np.all(np.asarray(lstm.cell.bias) == 0)  # Caffe: forget-gate bias 0 too
+
+
+def test_lrcn_copies_the_single_frame_cnn():
+    m = _models()
+    copied6 = trainer.copy_weights_by_name(m["single_frame"], m["lrcn_fc6"])
+    copied7 = trainer.copy_weights_by_name(m["single_frame"], m["lrcn_fc7"])
+    assert sorted(copied6) == ["conv1", "conv2", "fc6"]
+    assert sorted(copied7) == ["conv1", "conv2", "fc6", "fc7"]
+    np.testing.assert_array_equal(
+        np.asarray(m["lrcn_fc7"].get_layer("cnn").layer.get_layer("fc7").kernel),
+        np.asarray(m["single_frame"].get_layer("cnn").layer.get_layer("fc7").kernel),
+    )
+
+
+def test_per_step_loss_by_hand():
+    logits = np.array([[[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]]], dtype="float32")  # (1, 3, 2)
+    labels = np.array([1])
+    p = np.exp(logits[0]) / np.exp(logits[0]).sum(-1, keepdims=True)
+    want = -np.log(p[:, 1]).mean()
+    assert float(activity.per_step_loss(logits, labels)) == pytest.approx(want, rel=1e-6)
+
+
+def test_multipliers_follow_caffe():
+    mults = optim.multipliers_from_rules(activity.MULTIPLIER_RULES)
+    model = _models()["lrcn_fc6"]
+    got = {v.path: mults(v.path) for v in model.trainable_variables}
+    assert got["classifier/kernel"] == (10.0, 1.0)
+    assert got["classifier/bias"] == (20.0, 0.0)
+    assert got["conv1/kernel"] == (1.0, 1.0) and got["conv1/bias"] == (2.0, 0.0)
+    assert got["fc6/bias"] == (2.0, 0.0)
+    assert got["lstm/lstm_cell/bias"] == (1.0, 1.0)
+    assert got["lstm/lstm_cell/recurrent_kernel"] == (1.0, 1.0)
+
+
+def test_logits_stay_float32_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = activity.build("lrcn_fc6", (32, 32, 3), 3, lstm_units=4, **SMALL)
+        out = model(np.zeros((1, 2, 32, 32, 3), "float32"))
+        assert keras.backend.standardize_dtype(out.dtype) == "float32"
+        assert model.get_layer("lstm").compute_dtype == "float16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_unknown_model_is_named():
+    with pytest.raises(ValueError, match="unknown Table 1 model 'lrcn_fc8'"):
+        activity.build("lrcn_fc8", (32, 32, 3), 3, **SMALL)

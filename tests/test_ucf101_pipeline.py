@@ -1,0 +1,119 @@
+"""tf.data pipelines on a tiny synthetic_ucf101 made by ensure_synthetic_ucf101."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lrcn_tf.data import ucf101
+from lrcn_tf.data import ucf101_pipeline as up
+from lrcn_tf.data.synthetic_ucf101 import ensure_synthetic_ucf101
+
+TINY = dict(num_classes=2, num_groups=25, clips_per_group=1, workers=1, progress=False)
+FAST = dict(shuffle_buffer=16)  # a full default buffer would read 256 clips before the first batch
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return ensure_synthetic_ucf101(tmp_path_factory.mktemp("syn") / "synthetic_ucf101", **TINY)
+
+
+def test_ensure_is_atomic_and_idempotent(data):
+    assert not data.with_name(data.name + ".partial").exists()
+    info = ucf101.load_info(data)
+    assert info.dataset == "synthetic_ucf101" and info.frame_size == (60, 80) and info.crop_size == 56
+    assert info.classes == ("Slowing", "SlowThenFast")
+    stamp = (data / "dataset.json").stat().st_mtime_ns
+    assert ensure_synthetic_ucf101(data, **TINY) == data
+    assert (data / "dataset.json").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="delete it or use another folder"):
+        ensure_synthetic_ucf101(data, **{**TINY, "seed": 1})
+
+
+@pytest.mark.parametrize(
+    "n,starts",
+    [(1, [0]), (5, [0]), (16, [0]), (17, [0, 1]), (24, [0, 8]), (25, [0, 8, 9]), (32, [0, 8, 16]), (41, [0, 8, 16, 24, 25])],
+)
+def test_test_clip_starts(n, starts):
+    assert up.test_clip_starts(n) == starts
+
+
+def test_tf_clip_starts_match_numpy():
+    for n in range(1, 50):
+        got = up._clip_starts_tf(tf.constant(n), 16, 8).numpy().tolist()
+        assert got == up.test_clip_starts(n), n
+
+
+@pytest.mark.parametrize("modality,lo,hi", [("rgb", -123.68, 255 - 103.939), ("flow", -128, 127)])
+def test_train_clips_shapes_ranges_and_determinism(data, modality, lo, hi):
+    x, y = next(iter(up.train_clips(data, 1, modality, batch_size=4, seed=5, **FAST)))
+    assert x.shape == (4, 16, 56, 56, 3) and x.dtype == tf.float32 and y.dtype == tf.int32
+    assert lo - 1e-3 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= hi + 1e-3
+    assert set(y.numpy()) <= {0, 1}
+    # The same seed gives the same stream (each new dataset's first pass; a second pass over
+    # one dataset object is reshuffled, as an epoch should be).
+    again = [b[0].numpy() for b in up.train_clips(data, 1, modality, batch_size=4, seed=5, **FAST).take(2)]
+    np.testing.assert_array_equal(again[0], x.numpy())
+    assert not np.array_equal(again[1], again[0])
+    other = next(iter(up.train_clips(data, 1, modality, batch_size=4, seed=6, **FAST)))[0].numpy()
+    assert not np.array_equal(other, again[0])
+
+
+def test_defect_switches(data):
+    base = next(iter(up.train_clips(data, 1, "rgb", batch_size=8, seed=2, **FAST)))[0].numpy()
+    red = next(iter(up.train_clips(data, 1, "rgb", batch_size=8, seed=2, **FAST, caffe_red_mean=True)))[0].numpy()
+    np.testing.assert_allclose(base[..., 0] - red[..., 0], 5.0, atol=1e-4)
+    np.testing.assert_array_equal(base[..., 1:], red[..., 1:])
+    squash = next(iter(up.train_clips(data, 1, "rgb", batch_size=8, seed=2, **FAST, crop_only_when_mirroring=True)))[0].numpy()
+    same = [np.array_equal(a, b) for a, b in zip(base, squash)]
+    assert any(same) and not all(same)  # mirrored clips are cropped as before; the others squashed
+
+
+def test_train_frames(data):
+    x, y = next(iter(up.train_frames(data, 2, "flow", batch_size=6, frames_per_video=2, shuffle_buffer=16)))
+    assert x.shape == (6, 56, 56, 3) and y.shape == (6,)
+
+
+def test_test_clips_cover_every_video_with_the_protocols_clips(data):
+    videos = ucf101.split_videos(data, 3, "test")
+    clips = {}
+    for b in up.test_clips(data, 3, "flow", batch_size=5):
+        assert b["clips"].shape[1:] == (1, 16, 56, 56, 3)
+        for i, k in zip(b["video_index"].numpy(), b["clip_index"].numpy()):
+            clips.setdefault(int(i), []).append(int(k))
+    assert sorted(clips) == list(range(len(videos)))
+    for i, v in enumerate(videos):
+        assert clips[i] == list(range(len(up.test_clip_starts(v.num_frames - 1))))
+
+
+def test_ten_crops_centre_and_flow_mirrors(data):
+    one = next(iter(up.test_clips(data, 1, "flow", crops="ten")))
+    centre = next(iter(up.test_clips(data, 1, "flow")))
+    c = one["clips"].numpy()
+    assert c.shape == (10, 16, 56, 56, 3)
+    np.testing.assert_array_equal(c[4], centre["clips"].numpy()[0])
+    for i in range(5):  # mirrored crop: flipped, x inverted: (255 - x) - 128 = -(x - 128) - 1
+        np.testing.assert_array_equal(c[5 + i][..., 0], -c[i][:, :, ::-1, 0] - 1)
+        np.testing.assert_array_equal(c[5 + i][..., 1:], c[i][:, :, ::-1, 1:])
+
+
+def test_per_video_matches_per_clip(data):
+    whole = next(iter(up.test_clips(data, 2, "rgb", per_video=True)))
+    parts = [e for e in up.test_clips(data, 2, "rgb") if int(e["video_index"]) == int(whole["video_index"])]
+    assert whole["clips"].shape[0] == len(parts)
+    np.testing.assert_array_equal(whole["clips"].numpy(), np.stack([p["clips"].numpy() for p in parts]))
+
+
+def test_bad_arguments_are_named(data):
+    with pytest.raises(ValueError, match="modality 'depth'"):
+        up.train_clips(data, 1, "depth")
+    with pytest.raises(ValueError, match="crops 'five'"):
+        up.test_clips(data, 1, "rgb", crops="five")
+    with pytest.raises(ucf101.UCF101FormatError, match="not a finished"):
+        up.train_clips(data / "nowhere", 1, "rgb")
+
+
+def test_video_scores_average_per_video():
+    s = up.video_scores([0, 0, 2], np.array([[1.0, 0.0], [0.0, 1.0], [0.2, 0.8]]), 3)
+    np.testing.assert_allclose(s[0], [0.5, 0.5])
+    np.testing.assert_allclose(s[2], [0.2, 0.8])
+    assert np.isnan(s[1]).all()

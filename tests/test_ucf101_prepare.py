@@ -1,0 +1,168 @@
+"""lrcn_tf.prepare on real-format fixtures: tiny XVID AVIs in the release layout, CRLF lists,
+the label traps, bad videos, resuming, and clips read back from the shards."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lrcn_tf.data import ucf101, ucf101_prepare
+from lrcn_tf.data import ucf101_pipeline as up
+from lrcn_tf.data.video import write_video
+
+CLASSES = ["ApplyEyeMakeup", "Hammering", "HammerThrow", "HandstandPushups"]  # classInd order
+SPELLING = {"HandstandPushups": "HandStandPushups"}
+LENGTHS = {"ApplyEyeMakeup": 20, "Hammering": 10, "HammerThrow": 17, "HandstandPushups": 24}
+H, W = 48, 64
+BAD = {  # listed videos that must fail, and the start of their manifest status
+    "Hammering/v_Hammering_g01_c02.avi": "empty file",
+    "Hammering/v_Hammering_g08_c02.avi": "unreadable",
+    "HammerThrow/v_HammerThrow_g01_c02.avi": "missing",
+    "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c02.avi": "truncated",
+}
+
+
+def _name(cls, g, c):
+    return f"{cls}/v_{SPELLING.get(cls, cls)}_g{g:02d}_c{c:02d}.avi"
+
+
+def _frames(n):
+    """Frame i: background brightness 40 + 8 i (so clips can be checked for consecutive
+    frames) and a textured dark square moving 2 px right per frame (so flow has motion)."""
+    f = np.empty((n, H, W, 3), np.uint8)
+    tex = (np.indices((12, 12)).sum(0) % 4 * 20).astype(np.uint8)[..., None]
+    for i in range(n):
+        f[i] = 40 + 8 * i
+        f[i, 18:30, 4 + 2 * i : 16 + 2 * i] = tex
+    return f
+
+
+def build_release(root: Path) -> tuple[Path, Path]:
+    """UCF-101/ and ucfTrainTestlist/ (split 1: test g01, train g08) with 4 bad videos."""
+    src, lists = root / "UCF-101", root / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    good = [_name(c, g, 1) for c in CLASSES for g in (1, 8)]
+    for name in good:
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        write_video(src / name, _frames(LENGTHS[name.split("/")[0]]))
+    (src / "Hammering/v_Hammering_g01_c02.avi").write_bytes(b"")
+    (src / "Hammering/v_Hammering_g08_c02.avi").write_bytes(np.random.default_rng(0).bytes(4000))
+    data = (src / _name("HandstandPushups", 1, 1)).read_bytes()  # 24 frames; the AVI header
+    (src / "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c02.avi").write_bytes(data[: len(data) * 8 // 10])  # ~6 KB
+    everything = sorted(good + list(BAD))
+    crlf = "".join
+    (lists / "classInd.txt").write_bytes(crlf(f"{i} {c}\r\n" for i, c in enumerate(CLASSES, 1)).encode())
+    train = [n for n in everything if "_g08_" in n]
+    test = [n for n in everything if "_g01_" in n]
+    label = {c.lower(): i + 1 for i, c in enumerate(CLASSES)}
+    (lists / "trainlist01.txt").write_bytes(
+        crlf(f"{n} {label[n.split('/')[0].lower()]}\r\n" for n in train).encode()
+    )
+    (lists / "testlist01.txt").write_bytes(crlf(f"{n}\r\n" for n in test).encode())
+    return src, lists
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    return build_release(tmp_path_factory.mktemp("ucf"))
+
+
+@pytest.fixture(scope="module")
+def prepared(release, tmp_path_factory):
+    out = tmp_path_factory.mktemp("prepared") / "out"
+    summary = ucf101_prepare.prepare(*release, out, min_size=None, videos_per_shard=3, progress=False)
+    return out, summary
+
+
+def test_manifest_labels_statuses_and_classes(release, prepared):
+    out, summary = prepared
+    assert (out / "classes.txt").read_text().split() == CLASSES
+    header = (out / "manifest.csv").read_text().splitlines()[0]
+    assert header == "video,label,class_name,num_frames,status"
+    rows = {r["video"]: r for r in ucf101.read_manifest(out / "manifest.csv")}
+    assert len(rows) == 12 and summary["failed"] == 4 and summary["ok"] == 8
+    for name, reason in BAD.items():
+        assert rows[name]["status"].startswith(reason), rows[name]
+    hand = rows["HandstandPushups/v_HandStandPushups_g01_c01.avi"]
+    assert (hand["label"], hand["class_name"], hand["num_frames"], hand["status"]) == (3, "HandstandPushups", 24, "ok")
+    assert rows["HammerThrow/v_HammerThrow_g08_c01.avi"]["label"] == 2  # after Hammering
+    assert rows["Hammering/v_Hammering_g08_c01.avi"]["num_frames"] == 10
+    info = ucf101.load_info(out)
+    assert info.frame_size == (H, W) and info.crop_size == int(H * 227 / 240) and info.flow == "farneback"
+    listed = (release[1] / "testlist01.txt").read_text().split()
+    ok_test = [v.name for v in ucf101.split_videos(out, 1, "test")]
+    assert ok_test == [n for n in listed if n not in BAD]  # the list's order, ok videos only
+
+
+def test_cli_reports_failures_in_its_exit_status(release, tmp_path):
+    cmd = [sys.executable, "-m", "lrcn_tf.prepare", "--dataset=ucf101", f"--src={release[0]}",
+           f"--splits={release[1]}", f"--out={tmp_path / 'o'}", "--workers=1", "--min_size=none"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert first.returncode == 1, first.stderr[-2000:]
+    assert "8 of 12 videos ok, 4 failed" in first.stdout and "1 x missing" in first.stdout
+    again = subprocess.run(cmd + ["--allow_failures"], capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "(0 processed now" in again.stdout  # every shard was already finished
+
+
+def test_resume_after_an_interrupted_prepare(release, prepared, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    calls = []
+    real = ucf101_prepare.write_shard
+
+    def crash_on_second(task):
+        if calls:  # a half-written shard, as a kill mid-write leaves it, then the crash
+            Path(task.path + ".4242.tmp").write_bytes(b"half a shard")
+            raise KeyboardInterrupt
+        calls.append(task.path)
+        return real(task)
+
+    monkeypatch.setattr(ucf101_prepare, "write_shard", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        ucf101_prepare.prepare(*release, out, min_size=None, videos_per_shard=3, progress=False)
+    with pytest.raises(ucf101.UCF101FormatError, match="not a finished"):
+        ucf101.load_info(out)  # readers refuse an unfinished folder
+    finished = sorted((out / "shards").glob("*.tfrecord"))
+    assert [str(p) for p in finished] == calls and list((out / "shards").glob("*.tmp"))
+    mtime = finished[0].stat().st_mtime_ns
+    monkeypatch.setattr(ucf101_prepare, "write_shard", real)
+    summary = ucf101_prepare.prepare(*release, out, min_size=None, videos_per_shard=3, progress=False)
+    first_shard_videos = len(json.loads(Path(calls[0][: -len(".tfrecord")] + ".json").read_text()))
+    assert summary["videos_done"] == 12 - first_shard_videos
+    assert finished[0].stat().st_mtime_ns == mtime and not list((out / "shards").glob("*.tmp"))
+    assert (out / "manifest.csv").read_text() == (prepared[0] / "manifest.csv").read_text()
+    with pytest.raises(ucf101_prepare.PrepareError, match="other options"):
+        ucf101_prepare.prepare(*release, out, min_size=None, videos_per_shard=3, flow="none", progress=False)
+
+
+def test_training_clips_are_consecutive_frames(prepared):
+    out, _ = prepared
+    ds = up.train_clips(out, 1, "rgb", batch_size=1, repeat=False, seed=3)
+    lengths = []
+    for x, y in ds:
+        frames = x.numpy()[0] + np.array(up.RGB_MEAN, np.float32)
+        steps = np.round(np.diff(frames.mean(axis=(1, 2, 3))) / 8)
+        n = LENGTHS[CLASSES[int(y[0])]]
+        # 16 consecutive frames; a 10-frame video repeats its last frame.
+        expected = [1] * min(15, n - 1) + [0] * max(0, 16 - n)
+        np.testing.assert_array_equal(steps, expected)
+        lengths.append(n)
+    assert sorted(lengths) == sorted(LENGTHS.values())  # one clip per training video
+
+
+def test_test_clips_follow_the_protocol(prepared):
+    out, _ = prepared
+    videos = ucf101.split_videos(out, 1, "test")
+    for modality, minus in (("rgb", 0), ("flow", 1)):
+        seen = {}
+        for e in up.test_clips(out, 1, modality, crops="ten"):
+            assert e["clips"].shape == (10, 16, 45, 45, 3)
+            seen.setdefault(int(e["video_index"]), []).append(int(e["clip_index"]))
+        for i, v in enumerate(videos):
+            n = v.num_frames - minus
+            assert seen[i] == list(range(len(up.test_clip_starts(n)))), (v.name, seen[i])
