@@ -5,9 +5,9 @@ r"""Table 5: video description on TACoS multilevel from CRF outputs, BLEU-4 on t
     python -m reproduce.table5 --decoder crf_prob --dataset tacos_multilevel --data_dir DIR --preset paper
 
 Hardware and time: the default preset trains and decodes all three rows on the embedded
-synthetic_tacos data in about 3 minutes on 2 CPU cores (smoke: under a minute). The paper
-preset (two-layer LSTMs of 1000 units, 110,000 SGD steps of 100 sentences) wants a GPU, for
-hours per row.
+synthetic_tacos data in under 5 minutes on 2 CPU cores (measured: 4.6 min on 2 cores shared
+with other jobs; smoke 1.3-2.2 min). The paper preset (two-layer LSTMs of 1000 units, 110,000
+SGD steps of 100 sentences) wants a GPU, for hours per row.
 
 `--decoder` picks the rows (table5, setting `test`, metric `bleu4`, written to
 results/table5.csv): crf_max -> lstm_dec_crf_max, crf_prob -> lstm_dec_crf_prob, enc_dec ->

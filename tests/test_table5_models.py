@@ -74,7 +74,7 @@ def _train(model, key, x, inp, tgt):
         base_lr=0.05,
         weight_decay=0.0,
         lr_policy="fixed",
-        max_iter=300,
+        max_iter=200,
         clip_gradients=10.0,
         checkpoint_every=10_000,
         log_every=100,

@@ -1,7 +1,7 @@
 """Table 5: video description on TACoS multilevel from CRF outputs (paper Section 6).
 
-    python -m reproduce.table5 --decoder all                 # default: synthetic_tacos, ~3 min on 2 CPU cores
-    python -m reproduce.table5 --decoder all --preset smoke  # the CI regression, under a minute
+    python -m reproduce.table5 --decoder all                 # default: synthetic_tacos, <= 5 min on 2 CPU cores
+    python -m reproduce.table5 --decoder all --preset smoke  # the CI regression, 1.3-2.2 min
 
 Rows (SPEC.md, table5, setting `test`, metric `bleu4`; the paper's values are in
 results/expected.csv):

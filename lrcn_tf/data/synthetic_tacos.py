@@ -286,9 +286,14 @@ def ensure_prepared(data_dir: str | Path, seed: int = DEFAULT_SEED) -> Path:
     try:
         raw = generate(tmp / "raw" / "synthetic_tacos.jsonl", seed)
         tacos.prepare(raw, tmp, dataset="synthetic_tacos")
-        if data_dir.exists():  # an incomplete folder (no manifest) from an older layout
-            shutil.rmtree(data_dir)
-        os.replace(tmp, data_dir)
+        if data_dir.exists() and not (data_dir / tacos.MANIFEST).exists():
+            shutil.rmtree(data_dir)  # an incomplete folder left by an older version
+        try:
+            os.replace(tmp, data_dir)
+        except OSError:
+            if not (data_dir / tacos.MANIFEST).exists():
+                raise
+            # Another process finished the same (deterministic) dataset first: use theirs.
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return data_dir

@@ -307,6 +307,7 @@ def prepare(
     corpus = read_jsonl(src)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)  # the folder is incomplete until the end
     by_split = {s: [g for g in corpus.segments if g.split == s] for s in SPLITS}
     if not by_split["train"]:
         raise TACoSFormatError(f"{src}: no segment has split 'train'; the vocabulary needs one")
@@ -344,21 +345,11 @@ def prepare(
         write_text_atomic(out / f"{split}_references.json", json.dumps(refs, indent=1) + "\n")
         counts[split] = {"segments": len(segs), "sentences": len(seg_index)}
         if all(g.gold is not None for g in segs):
-            accuracy[split] = {
-                slot: float(
-                    np.mean(
-                        [
-                            g.crf[slot].argmax() == corpus.labels[slot].index(g.gold[slot])
-                            for g in segs
-                        ]
-                    )
-                )
-                for slot in SLOTS
-            }
+            accuracy[split] = map_accuracy(segs, corpus.labels)
     manifest = {
         "dataset": dataset,
         "format_version": VERSION,
-        "source_file": str(Path(src).resolve()),
+        "source_file": _relative_to(Path(src).resolve(), out.resolve()),
         "labels": {s: list(corpus.labels[s]) for s in SLOTS},
         "slot_sizes": [len(corpus.labels[s]) for s in SLOTS],
         "counts": counts,
@@ -370,6 +361,23 @@ def prepare(
     }
     write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def map_accuracy(segments: Sequence[Segment], labels: Mapping[str, Sequence[str]]) -> dict:
+    """Per slot, the fraction of segments whose MAP label is the gold label."""
+    out = {}
+    for slot in SLOTS:
+        hits = [g.crf[slot].argmax() == labels[slot].index(g.gold[slot]) for g in segments]
+        out[slot] = float(np.mean(hits))
+    return out
+
+
+def _relative_to(path: Path, folder: Path) -> str:
+    """`path` relative to `folder` when inside it (the folder may be renamed), else absolute."""
+    try:
+        return str(path.relative_to(folder))
+    except ValueError:
+        return str(path)
 
 
 def define_prepare_flags() -> None:
@@ -386,7 +394,7 @@ def define_prepare_flags() -> None:
 
 def prepare_main(argv: list[str]) -> None:
     """Entry of `python -m lrcn_tf.prepare` for TACoS (the flags above plus --dataset, --out)."""
-    from absl import flags
+    from absl import app, flags
 
     from lrcn_tf.data import synthetic_tacos
 
@@ -395,14 +403,12 @@ def prepare_main(argv: list[str]) -> None:
     out = Path(f.out)
     if f.dataset == "synthetic_tacos":
         if f.src:
-            raise flags.ValidationError(
-                "--src is for tacos_multilevel; synthetic_tacos is generated"
-            )
+            raise app.UsageError("--src is for tacos_multilevel; synthetic_tacos is generated")
         seed = synthetic_tacos.DEFAULT_SEED if f.synthetic_seed is None else f.synthetic_seed
         src = synthetic_tacos.generate(out / "raw" / "synthetic_tacos.jsonl", seed)
     else:
         if not f.src:
-            raise flags.ValidationError("--dataset tacos_multilevel needs --src FILE.jsonl")
+            raise app.UsageError("--dataset tacos_multilevel needs --src FILE.jsonl")
         src = Path(f.src)
     try:
         manifest = prepare(src, out, f.dataset, f.min_count, f.max_words)
