@@ -85,8 +85,13 @@ def main(argv: list[str]) -> int:
     #    which use it before any caption training touches it.
     encoder = captioning.build_encoder(cfg.encoder)
     if cfg.encoder.pretext:
+        # A run folder of its own, keyed by the encoder's config only: every LRCN variant and
+        # recipe starts from the same pre-trained CNN, as they all started from CaffeNet.
         image_size = info.image_size or 64
-        captioning.pretrain_encoder(cfg.encoder, encoder, run.dir / "pretext", image_size, cfg.stage1.seed)
+        pre = runtime.Run(s.workdir, "table3-pretext", {"encoder": full["encoder"],
+                          "image_size": image_size, "seed": cfg.stage1.seed})  # fmt: skip
+        captioning.pretrain_encoder(cfg.encoder, encoder, pre.dir, image_size, cfg.stage1.seed)
+        run.log("encoder pre-trained in %s", pre.dir)
     refs = captions.references(s.data_dir, FLAGS.split)
     train_caps = captions.references(s.data_dir, "train")
     results = {}

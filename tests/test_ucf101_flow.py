@@ -63,14 +63,14 @@ def test_short_video_and_bad_method():
 def test_mirroring_inverts_flow_x_only():
     import tensorflow as tf
 
-    from lrcn_tf.data.ucf101_pipeline import _mirror
+    from lrcn_tf.data.ucf101_ops import mirror
 
     big = _texture()
     img = flow.flow_images(np.stack([_shifted(big, 0, 0), _shifted(big, 2, 1)]))[0]
-    m = _mirror(tf.constant(img), "flow").numpy()
+    m = mirror(tf.constant(img), "flow").numpy()
     np.testing.assert_array_equal(m[..., 0], 255 - img[:, ::-1, 0])
     np.testing.assert_array_equal(m[..., 1:], img[:, ::-1, 1:])
     # The mirrored flow is the flow of the mirrored frames (x -> -x): about 96 = -2*16+128.
     assert abs(np.median(m[16:-16, 16:-16, 0]) - 96) <= 4
-    rgb = _mirror(tf.constant(img), "rgb").numpy()
+    rgb = mirror(tf.constant(img), "rgb").numpy()
     np.testing.assert_array_equal(rgb, img[:, ::-1])

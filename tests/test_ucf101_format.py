@@ -25,7 +25,10 @@ def _write(d, **files):
 
 
 def test_labels_come_from_class_ind_not_from_sorted_names(tmp_path):
-    d = _write(tmp_path / "s", **{"classInd.txt": CLASS_IND, "trainlist01.txt": TRAIN, "testlist01.txt": TEST})
+    d = _write(
+        tmp_path / "s",
+        **{"classInd.txt": CLASS_IND, "trainlist01.txt": TRAIN, "testlist01.txt": TEST},
+    )
     classes, splits = ucf101.read_splits(d)
     assert classes == ["ApplyEyeMakeup", "Hammering", "HammerThrow", "HandstandPushups"]
     assert sorted(classes) != classes  # a naive sort of folder names would swap 1 and 2
@@ -35,14 +38,21 @@ def test_labels_come_from_class_ind_not_from_sorted_names(tmp_path):
     # Test lines carry no label: it comes from the folder, matched case-insensitively, even
     # though the file itself spells the class HandStandPushups.
     test = {v.name: v.label for v in splits[1]["test"]}
-    assert test == {"Hammering/v_Hammering_g01_c01.avi": 1, "HandstandPushups/v_HandStandPushups_g01_c02.avi": 3}
+    assert test == {
+        "Hammering/v_Hammering_g01_c01.avi": 1,
+        "HandstandPushups/v_HandStandPushups_g01_c02.avi": 3,
+    }
     assert sorted(splits) == [1]
 
 
 def test_lf_line_ends_and_blank_lines_are_accepted(tmp_path):
     d = _write(
         tmp_path / "s",
-        **{"classInd.txt": CLASS_IND.replace("\r\n", "\n") + "\n", "trainlist01.txt": TRAIN, "testlist01.txt": TEST},
+        **{
+            "classInd.txt": CLASS_IND.replace("\r\n", "\n") + "\n",
+            "trainlist01.txt": TRAIN,
+            "testlist01.txt": TEST,
+        },
     )
     assert len(ucf101.read_splits(d)[0]) == 4
 
@@ -52,14 +62,27 @@ def test_lf_line_ends_and_blank_lines_are_accepted(tmp_path):
     [
         ("classInd.txt", "1 A\r\n3 B\r\n", r"classInd.txt:2: label 3 out of order"),
         ("classInd.txt", "1 A\r\nB\r\n", r"classInd.txt:2: expected"),
-        ("trainlist01.txt", "Hammering/v_Hammering_g08_c01.avi 3\r\n", r"trainlist01.txt:1: label 3 disagrees"),
-        ("trainlist01.txt", "Boxing/v_Boxing_g08_c01.avi 1\r\n", r"trainlist01.txt:1: class 'Boxing'"),
+        (
+            "trainlist01.txt",
+            "Hammering/v_Hammering_g08_c01.avi 3\r\n",
+            r"trainlist01.txt:1: label 3 disagrees",
+        ),
+        (
+            "trainlist01.txt",
+            "Boxing/v_Boxing_g08_c01.avi 1\r\n",
+            r"trainlist01.txt:1: class 'Boxing'",
+        ),
         ("testlist01.txt", "v_Hammering_g01_c01.avi\r\n", r"testlist01.txt:1: expected"),
         ("testlist01.txt", TEST + TEST, r"testlist01.txt:3: .* listed twice"),
     ],
 )
 def test_malformed_lists_name_file_and_line(tmp_path, name, text, message):
-    files = {"classInd.txt": CLASS_IND, "trainlist01.txt": TRAIN, "testlist01.txt": TEST, name: text}
+    files = {
+        "classInd.txt": CLASS_IND,
+        "trainlist01.txt": TRAIN,
+        "testlist01.txt": TEST,
+        name: text,
+    }
     with pytest.raises(ucf101.UCF101FormatError, match=message):
         ucf101.read_splits(_write(tmp_path / "s", **files))
 

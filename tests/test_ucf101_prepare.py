@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 
 from lrcn_tf.data import ucf101, ucf101_prepare
 from lrcn_tf.data import ucf101_pipeline as up
+from lrcn_tf.data import ucf101_shards as shards
 from lrcn_tf.data.video import write_video
 
 CLASSES = ["ApplyEyeMakeup", "Hammering", "HammerThrow", "HandstandPushups"]  # classInd order
@@ -52,10 +54,14 @@ def build_release(root: Path) -> tuple[Path, Path]:
     (src / "Hammering/v_Hammering_g01_c02.avi").write_bytes(b"")
     (src / "Hammering/v_Hammering_g08_c02.avi").write_bytes(np.random.default_rng(0).bytes(4000))
     data = (src / _name("HandstandPushups", 1, 1)).read_bytes()  # 24 frames; the AVI header
-    (src / "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c02.avi").write_bytes(data[: len(data) * 8 // 10])  # ~6 KB
+    (src / "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c02.avi").write_bytes(
+        data[: len(data) * 8 // 10]
+    )  # ~6 KB
     everything = sorted(good + list(BAD))
     crlf = "".join
-    (lists / "classInd.txt").write_bytes(crlf(f"{i} {c}\r\n" for i, c in enumerate(CLASSES, 1)).encode())
+    (lists / "classInd.txt").write_bytes(
+        crlf(f"{i} {c}\r\n" for i, c in enumerate(CLASSES, 1)).encode()
+    )
     train = [n for n in everything if "_g08_" in n]
     test = [n for n in everything if "_g01_" in n]
     label = {c.lower(): i + 1 for i, c in enumerate(CLASSES)}
@@ -74,7 +80,9 @@ def release(tmp_path_factory):
 @pytest.fixture(scope="module")
 def prepared(release, tmp_path_factory):
     out = tmp_path_factory.mktemp("prepared") / "out"
-    summary = ucf101_prepare.prepare(*release, out, min_size=None, videos_per_shard=3, progress=False)
+    summary = ucf101_prepare.prepare(
+        *release, out, min_size=None, videos_per_shard=3, progress=False
+    )
     return out, summary
 
 
@@ -88,26 +96,59 @@ def test_manifest_labels_statuses_and_classes(release, prepared):
     for name, reason in BAD.items():
         assert rows[name]["status"].startswith(reason), rows[name]
     hand = rows["HandstandPushups/v_HandStandPushups_g01_c01.avi"]
-    assert (hand["label"], hand["class_name"], hand["num_frames"], hand["status"]) == (3, "HandstandPushups", 24, "ok")
+    assert (hand["label"], hand["class_name"], hand["num_frames"], hand["status"]) == (
+        3,
+        "HandstandPushups",
+        24,
+        "ok",
+    )
     assert rows["HammerThrow/v_HammerThrow_g08_c01.avi"]["label"] == 2  # after Hammering
     assert rows["Hammering/v_Hammering_g08_c01.avi"]["num_frames"] == 10
     info = ucf101.load_info(out)
-    assert info.frame_size == (H, W) and info.crop_size == int(H * 227 / 240) and info.flow == "farneback"
+    assert (
+        info.frame_size == (H, W)
+        and info.crop_size == int(H * 227 / 240)
+        and info.flow == "farneback"
+    )
     listed = (release[1] / "testlist01.txt").read_text().split()
     ok_test = [v.name for v in ucf101.split_videos(out, 1, "test")]
     assert ok_test == [n for n in listed if n not in BAD]  # the list's order, ok videos only
 
 
 def test_cli_reports_failures_in_its_exit_status(release, tmp_path):
-    cmd = [sys.executable, "-m", "lrcn_tf.prepare", "--dataset=ucf101", f"--src={release[0]}",
-           f"--splits={release[1]}", f"--out={tmp_path / 'o'}", "--workers=1", "--min_size=none"]
+    cmd = [
+        sys.executable, "-m", "lrcn_tf.prepare", "--dataset=ucf101", f"--src={release[0]}",
+        f"--splits={release[1]}", f"--out={tmp_path / 'o'}", "--workers=1", "--min_size=none",
+    ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert first.returncode == 1, first.stderr[-2000:]
     assert "8 of 12 videos ok, 4 failed" in first.stdout and "1 x missing" in first.stdout
-    again = subprocess.run(cmd + ["--allow_failures"], capture_output=True, text=True, env=env, timeout=300)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert "(0 processed now" in again.stdout  # every shard was already finished
+
+
+def _flags(**kw):
+    base = dict(
+        dataset="ucf101", src=None, splits=None, out=None, fps=None, flow="farneback", workers=1,
+        videos_per_shard=64, jpeg_quality=90, min_size="none", allow_failures=False,
+        num_classes=12, num_groups=25, synthetic_seed=0,
+    )  # fmt: skip
+    return types.SimpleNamespace(**{**base, **kw})
+
+
+def test_allow_failures_and_bad_flags(release, prepared, capsys):
+    out = prepared[0]  # already finished: this only checks the exit status logic
+    f = _flags(src=str(release[0]), splits=str(release[1]), out=str(out), videos_per_shard=3)
+    assert ucf101_prepare.run_from_flags(f) == 1
+    assert ucf101_prepare.run_from_flags(_flags(**{**vars(f), "allow_failures": True})) == 0
+    assert "(0 processed now" in capsys.readouterr().out
+    with pytest.raises(ucf101_prepare.PrepareError, match="needs --src"):
+        ucf101_prepare.run_from_flags(_flags(out=str(out)))
+    with pytest.raises(ucf101_prepare.PrepareError, match="--min_size '240'"):
+        ucf101_prepare.run_from_flags(_flags(**{**vars(f), "min_size": "240"}))
+    with pytest.raises(ucf101_prepare.PrepareError, match="num_classes 3"):
+        ucf101_prepare.run_from_flags(
+            _flags(dataset="synthetic_ucf101", out=str(out), num_classes=3)
+        )
 
 
 def test_resume_after_an_interrupted_prepare(release, prepared, tmp_path, monkeypatch):
@@ -116,10 +157,12 @@ def test_resume_after_an_interrupted_prepare(release, prepared, tmp_path, monkey
     real = ucf101_prepare.write_shard
 
     def crash_on_second(task):
-        if calls:  # a half-written shard, as a kill mid-write leaves it, then the crash
-            Path(task.path + ".4242.tmp").write_bytes(b"half a shard")
+        if calls:  # half-written files, as a kill mid-write leaves them, then the crash
+            for m in ("rgb", "flow"):
+                tmp = ucf101.shard_file(task.out, m, task.name).with_suffix(".tfrecord.4242.tmp")
+                tmp.write_bytes(b"half a shard")
             raise KeyboardInterrupt
-        calls.append(task.path)
+        calls.append(task.name)
         return real(task)
 
     monkeypatch.setattr(ucf101_prepare, "write_shard", crash_on_second)
@@ -127,17 +170,33 @@ def test_resume_after_an_interrupted_prepare(release, prepared, tmp_path, monkey
         ucf101_prepare.prepare(*release, out, min_size=None, videos_per_shard=3, progress=False)
     with pytest.raises(ucf101.UCF101FormatError, match="not a finished"):
         ucf101.load_info(out)  # readers refuse an unfinished folder
-    finished = sorted((out / "shards").glob("*.tfrecord"))
-    assert [str(p) for p in finished] == calls and list((out / "shards").glob("*.tmp"))
-    mtime = finished[0].stat().st_mtime_ns
+    finished = sorted(p.stem for p in (out / "shards" / "rgb").glob("*.tfrecord"))
+    assert finished == calls and len(list((out / "shards").glob("**/*.tmp"))) == 2
+    first = ucf101.shard_file(out, "flow", calls[0])
+    mtime = first.stat().st_mtime_ns
+    assert shards.shard_done(out, calls[0], "farneback")
     monkeypatch.setattr(ucf101_prepare, "write_shard", real)
-    summary = ucf101_prepare.prepare(*release, out, min_size=None, videos_per_shard=3, progress=False)
-    first_shard_videos = len(json.loads(Path(calls[0][: -len(".tfrecord")] + ".json").read_text()))
+    summary = ucf101_prepare.prepare(
+        *release, out, min_size=None, videos_per_shard=3, progress=False
+    )
+    first_shard_videos = len(json.loads(shards.sidecar(out, calls[0]).read_text()))
     assert summary["videos_done"] == 12 - first_shard_videos
-    assert finished[0].stat().st_mtime_ns == mtime and not list((out / "shards").glob("*.tmp"))
+    assert first.stat().st_mtime_ns == mtime and not list((out / "shards").glob("**/*.tmp"))
     assert (out / "manifest.csv").read_text() == (prepared[0] / "manifest.csv").read_text()
     with pytest.raises(ucf101_prepare.PrepareError, match="other options"):
-        ucf101_prepare.prepare(*release, out, min_size=None, videos_per_shard=3, flow="none", progress=False)
+        ucf101_prepare.prepare(
+            *release, out, min_size=None, videos_per_shard=3, flow="none", progress=False
+        )
+
+
+def test_partly_renamed_shard_is_not_done(tmp_path):
+    shards.sidecar(tmp_path, "g01-00000-of-00001").parent.mkdir(parents=True)
+    shards.sidecar(tmp_path, "g01-00000-of-00001").write_text("[]")
+    flow = ucf101.shard_file(tmp_path, "flow", "g01-00000-of-00001")
+    flow.parent.mkdir(parents=True)
+    flow.write_bytes(b"")
+    assert not shards.shard_done(tmp_path, "g01-00000-of-00001", "farneback")  # rgb missing
+    assert not shards.shard_done(tmp_path, "g01-00000-of-00001", "none")
 
 
 def test_training_clips_are_consecutive_frames(prepared):

@@ -147,7 +147,7 @@ def _embedded(variant: str, smoke: bool) -> Table3Config:
                            batch_size=batch, seed=1701, checkpoint_every=100, log_every=20)  # fmt: skip
 
     pretext = TrainConfig(base_lr=0.01, momentum=0.9, weight_decay=0.0005, lr_policy="step",
-                          gamma=0.1, stepsize=10_000, max_iter=60 if smoke else 400,
+                          gamma=0.1, stepsize=200 if smoke else 2000, max_iter=300 if smoke else 3000,
                           batch_size=64, seed=1701, checkpoint_every=200, log_every=20)  # fmt: skip
     layers, factored = VARIANTS[variant]
     encoder = EncoderConfig(
@@ -158,7 +158,7 @@ def _embedded(variant: str, smoke: bool) -> Table3Config:
         crop_size=56,
         pixel_scale=1 / 64,
         pretext=True,
-        pretext_images=1000 if smoke else 4000,
+        pretext_images=2000 if smoke else 6000,
         pretext_train=pretext,
     )
     return Table3Config(
@@ -168,8 +168,8 @@ def _embedded(variant: str, smoke: bool) -> Table3Config:
         embed_dim=64 if smoke else 128,
         hidden=64 if smoke else 128,
         encoder=encoder,
-        stage1=solver(0.01, 80 if smoke else 600, 40 if smoke else 300, 10.0),
-        stage2=solver(0.001, 30 if smoke else 200, 20 if smoke else 100, 25.0),
+        stage1=solver(0.01, 300 if smoke else 2000, 200 if smoke else 1000, 10.0),
+        stage2=solver(0.001, 100 if smoke else 500, 50 if smoke else 250, 25.0),
         # Deviation: no mirroring. The generated captions say "left" and "right", which a
         # mirrored image contradicts (real captions rarely depend on it).
         mirror=False,

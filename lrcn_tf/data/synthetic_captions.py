@@ -245,22 +245,22 @@ def describe(scene: Scene, rng: np.random.Generator, n: int = 5) -> list[str]:
     return out
 
 
-# -- pretext labels (our ImageNet stand-in) ----------------------------------------------------
-
-
-def pretext_labels(scene: Scene) -> np.ndarray:
-    """Multi-hot presence of each (shape, colour) pair: NUM_PRETEXT_CLASSES floats."""
-    y = np.zeros(NUM_PRETEXT_CLASSES, np.float32)
-    for g in scene.groups:
-        y[SHAPES.index(g.shape) * len(COLOURS) + list(COLOURS).index(g.colour)] = 1.0
-    return y
+# -- pretext task (our ImageNet stand-in) -----------------------------------------------------
 
 
 def pretext_batch(rng: np.random.Generator, n: int, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """`n` rendered scenes (uint8 RGB) and their multi-hot (shape, colour) labels."""
-    scenes = [sample_scene(rng) for _ in range(n)]
-    images = np.stack([render(s, rng, size) for s in scenes])
-    return images, np.stack([pretext_labels(s) for s in scenes])
+    """`n` one-group scenes (uint8 RGB) and their class: shape x colour (NUM_PRETEXT_CLASSES).
+
+    Like ImageNet, one kind of object per image and a label naming it; count, size, place and
+    background vary, and nothing about them is labelled.
+    """
+    images, labels = [], []
+    for _ in range(n):
+        g = sample_scene(rng).groups[0]
+        scene = Scene(str(rng.choice(list(BACKGROUNDS))), (g,), str(rng.choice(POSITIONS)))
+        images.append(render(scene, rng, size))
+        labels.append(SHAPES.index(g.shape) * len(COLOURS) + list(COLOURS).index(g.colour))
+    return np.stack(images), np.asarray(labels, np.int32)
 
 
 # -- dataset on disk --------------------------------------------------------------------------

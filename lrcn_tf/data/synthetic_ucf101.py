@@ -111,7 +111,11 @@ def write_split_lists(spec: SyntheticSpec, splits_dir: Path) -> None:
     _write_crlf(splits_dir / "classInd.txt", lines)
     plan = video_plan(spec)
     for n, test_groups in TEST_GROUPS.items():
-        train = [f"{file_name(c, g, k)} {classes.index(c) + 1}" for c, g, k in plan if g not in test_groups]
+        train = [
+            f"{file_name(c, g, k)} {classes.index(c) + 1}"
+            for c, g, k in plan
+            if g not in test_groups
+        ]
         test = [file_name(c, g, k) for c, g, k in plan if g in test_groups]
         _write_crlf(splits_dir / f"trainlist0{n}.txt", train)
         _write_crlf(splits_dir / f"testlist0{n}.txt", test)
@@ -133,11 +137,15 @@ def render_video(spec: SyntheticSpec, cls: str, group: int, clip: int) -> np.nda
     geom = Geometry(height=h, width=w, radius=radius, margin=2.0 * k)
     motion = sample_motion(cls, n, geom, rng)
     class_hue = 360.0 * ALL_CLASSES.index(cls) / len(ALL_CLASSES)  # 30 degrees apart
-    hue = (class_hue + rng.uniform(-8, 8)) % 360 if rng.random() < SCENE_TIE else rng.uniform(0, 360)
+    hue = (
+        (class_hue + rng.uniform(-8, 8)) % 360 if rng.random() < SCENE_TIE else rng.uniform(0, 360)
+    )
     drift = rng.normal(size=2)
     drift *= rng.uniform(0.0, 0.3) * k / (np.linalg.norm(drift) + 1e-9)  # slow camera pan
     margin = int(math.ceil(np.abs(drift).max() * n)) + 2
-    background = _texture(rng, h + 2 * margin, w + 2 * margin, hue, k, sat=(0.25, 0.6), val=(0.3, 0.75))
+    background = _texture(
+        rng, h + 2 * margin, w + 2 * margin, hue, k, sat=(0.25, 0.6), val=(0.3, 0.75)
+    )
     sprite, mask = _sprite(rng)
     frames = np.empty((n, h, w, 3), np.uint8)
     for t in range(n):
@@ -161,10 +169,14 @@ def _texture(rng, h, w, hue, k, sat, val) -> np.ndarray:
     """A smooth random texture of one hue (float32 RGB 0-255)."""
     fine = cv2.GaussianBlur(rng.random((h, w), dtype=np.float32), (0, 0), 1.2 * k)
     coarse = cv2.GaussianBlur(rng.random((h, w), dtype=np.float32), (0, 0), 5.0 * k)
-    v = 0.6 * (fine - fine.mean()) / (fine.std() + 1e-6) + (coarse - coarse.mean()) / (coarse.std() + 1e-6)
+    v = 0.6 * (fine - fine.mean()) / (fine.std() + 1e-6) + (coarse - coarse.mean()) / (
+        coarse.std() + 1e-6
+    )
     v = np.clip(0.5 + 0.18 * v, 0, 1) * (val[1] - val[0]) + val[0]
     hsv = np.stack([np.full_like(v, hue), np.full_like(v, rng.uniform(*sat)), v], -1)
-    return cv2.cvtColor(hsv.astype(np.float32), cv2.COLOR_HSV2RGB) * 255.0  # float HSV: H in degrees
+    return (
+        cv2.cvtColor(hsv.astype(np.float32), cv2.COLOR_HSV2RGB) * 255.0
+    )  # float HSV: H in degrees
 
 
 def _sprite(rng) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +186,9 @@ def _sprite(rng) -> tuple[np.ndarray, np.ndarray]:
     shape = rng.choice(["ellipse", "rectangle", "triangle", "star", "cross", "diamond"])
     aspect = rng.uniform(0.55, 1.0)
     if shape == "ellipse":
-        cv2.ellipse(big, (int(4 * c), int(4 * c)), (int(4 * r), int(4 * r * aspect)), 0, 0, 360, 255, -1)
+        cv2.ellipse(
+            big, (int(4 * c), int(4 * c)), (int(4 * r), int(4 * r * aspect)), 0, 0, 360, 255, -1
+        )
     else:
         if shape == "rectangle":
             pts = [(-1, -aspect), (1, -aspect), (1, aspect), (-1, aspect)]
@@ -184,12 +198,28 @@ def _sprite(rng) -> tuple[np.ndarray, np.ndarray]:
             pts = [(0, -1), (aspect, 0), (0, 1), (-aspect, 0)]
         elif shape == "star":
             pts = [
-                ((1.0 if i % 2 == 0 else 0.45) * math.cos(a), (1.0 if i % 2 == 0 else 0.45) * math.sin(a))
+                (
+                    (1.0 if i % 2 == 0 else 0.45) * math.cos(a),
+                    (1.0 if i % 2 == 0 else 0.45) * math.sin(a),
+                )
                 for i, a in enumerate(np.deg2rad(np.arange(10) * 36 - 90))
             ]
         else:  # cross
             a = 0.38
-            pts = [(-a, -1), (a, -1), (a, -a), (1, -a), (1, a), (a, a), (a, 1), (-a, 1), (-a, a), (-1, a), (-1, -a), (-a, -a)]
+            pts = [
+                (-a, -1),
+                (a, -1),
+                (a, -a),
+                (1, -a),
+                (1, a),
+                (a, a),
+                (a, 1),
+                (-a, 1),
+                (-a, a),
+                (-1, a),
+                (-1, -a),
+                (-a, -a),
+            ]
         poly = np.array([[4 * (c + r * x), 4 * (c + r * y)] for x, y in pts], np.int32)
         cv2.fillPoly(big, [poly], 255, lineType=cv2.LINE_AA)
     mask = cv2.resize(big, (s, s), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
@@ -203,12 +233,21 @@ def _sprite(rng) -> tuple[np.ndarray, np.ndarray]:
         v = (-xx * np.sin(theta) + yy * np.cos(theta)) / period
         pattern = 0.5 + 0.5 * np.sign(np.sin(np.pi * u) * np.sin(np.pi * v))  # checks
     value = rng.uniform(0.55, 1.0) * (1 - 0.45 * pattern)
-    hsv = np.stack([np.full_like(value, rng.uniform(0, 360)), np.full_like(value, rng.uniform(0.55, 1.0)), value], -1)
+    hsv = np.stack(
+        [
+            np.full_like(value, rng.uniform(0, 360)),
+            np.full_like(value, rng.uniform(0.55, 1.0)),
+            value,
+        ],
+        -1,
+    )
     rgb = cv2.cvtColor(hsv.astype(np.float32), cv2.COLOR_HSV2RGB) * 255.0
     return rgb, mask
 
 
-def generate(root: str | Path, spec: SyntheticSpec = SyntheticSpec(), progress: bool = True) -> tuple[Path, Path]:
+def generate(
+    root: str | Path, spec: SyntheticSpec = SyntheticSpec(), progress: bool = True
+) -> tuple[Path, Path]:
     """Writes the dataset under `root` as `UCF-101/` and `ucfTrainTestlist/`.
 
     Videos already present (from an interrupted run) are kept: every file is written under a
@@ -259,7 +298,12 @@ def ensure_synthetic_ucf101(
 
     if isinstance(clips_per_group, int):
         clips_per_group = (clips_per_group, clips_per_group)
-    spec = SyntheticSpec(num_classes=num_classes, num_groups=num_groups, clips_per_group=tuple(clips_per_group), seed=seed)
+    spec = SyntheticSpec(
+        num_classes=num_classes,
+        num_groups=num_groups,
+        clips_per_group=tuple(clips_per_group),
+        seed=seed,
+    )
     spec.validate()
     out_dir = Path(out_dir)
     wanted = json.loads(json.dumps(dataclasses.asdict(spec)))
@@ -272,11 +316,21 @@ def ensure_synthetic_ucf101(
             )
         return out_dir
     partial = out_dir.with_name(out_dir.name + ".partial")
-    summary = prepare_synthetic(partial, spec, flow=flow, workers=workers or os.cpu_count() or 1, progress=progress)
+    summary = prepare_synthetic(
+        partial, spec, flow=flow, workers=workers or os.cpu_count() or 1, progress=progress
+    )
     if summary["failed"]:  # generated videos never fail unless something is broken
         raise RuntimeError(f"synthetic_ucf101: {summary['text']}")
     os.replace(partial, out_dir)
     return out_dir
 
 
-__all__ = ["ALL_CLASSES", "CLASS_MOTIONS", "PAIRS", "SyntheticSpec", "ensure_synthetic_ucf101", "generate", "render_video"]
+__all__ = [
+    "ALL_CLASSES",
+    "CLASS_MOTIONS",
+    "PAIRS",
+    "SyntheticSpec",
+    "ensure_synthetic_ucf101",
+    "generate",
+    "render_video",
+]

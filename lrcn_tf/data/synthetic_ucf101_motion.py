@@ -104,14 +104,32 @@ def _speed(rng, n, geom, accelerate):
 
 # class -> (what it does, motion function of (rng, n, geom))
 CLASS_MOTIONS = {
-    "SlowThenFast": ("translates in a random direction, speed rising 0.2x -> 1.8x", lambda r, n, g: _speed(r, n, g, True)),
-    "Slowing": ("translates in a random direction, speed falling 1.8x -> 0.2x", lambda r, n, g: _speed(r, n, g, False)),
-    "CircleClockwise": ("travels clockwise along a circle (0.8-1.3 turns)", lambda r, n, g: _circle(r, n, g, True)),
-    "CircleCounterclockwise": ("travels counter-clockwise along a circle", lambda r, n, g: _circle(r, n, g, False)),
+    "SlowThenFast": (
+        "translates in a random direction, speed rising 0.2x -> 1.8x",
+        lambda r, n, g: _speed(r, n, g, True),
+    ),
+    "Slowing": (
+        "translates in a random direction, speed falling 1.8x -> 0.2x",
+        lambda r, n, g: _speed(r, n, g, False),
+    ),
+    "CircleClockwise": (
+        "travels clockwise along a circle (0.8-1.3 turns)",
+        lambda r, n, g: _circle(r, n, g, True),
+    ),
+    "CircleCounterclockwise": (
+        "travels counter-clockwise along a circle",
+        lambda r, n, g: _circle(r, n, g, False),
+    ),
     "LeftThenRight": ("moves left, then right", lambda r, n, g: _translate(r, n, g, "x", -1)),
     "RightThenLeft": ("moves right, then left", lambda r, n, g: _translate(r, n, g, "x", 1)),
-    "SpinClockwise": ("rotates clockwise in place, 8-14 degrees a frame", lambda r, n, g: _spin(r, n, g, True)),
-    "SpinCounterclockwise": ("rotates counter-clockwise in place", lambda r, n, g: _spin(r, n, g, False)),
+    "SpinClockwise": (
+        "rotates clockwise in place, 8-14 degrees a frame",
+        lambda r, n, g: _spin(r, n, g, True),
+    ),
+    "SpinCounterclockwise": (
+        "rotates counter-clockwise in place",
+        lambda r, n, g: _spin(r, n, g, False),
+    ),
     "GrowThenShrink": ("grows, then shrinks (scale 0.5-2.0)", lambda r, n, g: _zoom(r, n, g, 1)),
     "ShrinkThenGrow": ("shrinks, then grows", lambda r, n, g: _zoom(r, n, g, -1)),
     "UpThenDown": ("moves up, then down", lambda r, n, g: _translate(r, n, g, "y", -1)),

@@ -9,7 +9,8 @@ all with CRLF line ends. Class `HandstandPushups` stores its files as `v_HandSta
 so the class of a line is taken from its folder part, matched case-insensitively.
 
 A folder written by `python -m lrcn_tf.prepare --dataset ucf101` holds `classes.txt`,
-`manifest.csv` (SPEC.md), `dataset.json` (what the pipelines read) and `shards/`.
+`manifest.csv` (SPEC.md), `dataset.json` (what the pipelines read) and `shards/`
+(`shards/{rgb,flow}/NAME.tfrecord`, see ucf101_shards.py).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class DatasetInfo:
     crop_size: int
     flow: str
     fps: float | None
-    shards: dict[str, tuple[str, ...]]  # shard file (relative) -> video names in it
+    shards: dict[str, tuple[str, ...]]  # shard name -> video names in it (see shard_file)
     splits: dict[int, dict[str, tuple[str, ...]]]  # split -> {"train"|"test": video names}
     videos: dict[str, VideoInfo]  # the videos prepared with status ok
     synthetic: dict | None
@@ -84,7 +85,9 @@ def read_class_ind(path: str | Path) -> list[str]:
     for lineno, line in _lines(path):
         parts = line.split()
         if len(parts) != 2 or not parts[0].isdigit():
-            raise UCF101FormatError(f"{path}:{lineno}: expected '<label> <ClassName>', got {line!r}")
+            raise UCF101FormatError(
+                f"{path}:{lineno}: expected '<label> <ClassName>', got {line!r}"
+            )
         if int(parts[0]) != len(names) + 1:
             raise UCF101FormatError(
                 f"{path}:{lineno}: label {parts[0]} out of order (expected {len(names) + 1})"
@@ -171,6 +174,11 @@ def read_splits(splits_dir: str | Path) -> tuple[list[str], dict[int, dict[str, 
     if not splits:
         raise UCF101FormatError(f"{splits_dir}: no trainlist0N.txt / testlist0N.txt")
     return classes, splits
+
+
+def shard_file(data_dir: str | Path, modality: str, name: str) -> Path:
+    """The TFRecord file of one shard (a key of DatasetInfo.shards) and one modality."""
+    return Path(data_dir) / "shards" / modality / f"{name}.tfrecord"
 
 
 def write_manifest(path: str | Path, rows: list[dict]) -> None:

@@ -20,6 +20,7 @@ import json
 import multiprocessing
 import os
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -39,14 +40,23 @@ def define_prepare_flags() -> None:
     from absl import flags
 
     flags.DEFINE_string("src", None, "ucf101: the UCF-101 folder (<Class>/v_*.avi).")
-    flags.DEFINE_string("splits", None, "ucf101: the ucfTrainTestlist folder (classInd.txt, lists).")
-    flags.DEFINE_float("fps", None, "Resample videos to this rate; default: each video's native rate.")
-    flags.DEFINE_enum("flow", "farneback", list(FLOW_METHODS), "Optical flow method (original: Brox, GPU only).")
+    flags.DEFINE_string(
+        "splits", None, "ucf101: the ucfTrainTestlist folder (classInd.txt, lists)."
+    )
+    flags.DEFINE_float(
+        "fps", None, "Resample videos to this rate; default: each video's native rate."
+    )
+    flags.DEFINE_enum(
+        "flow", "farneback", list(FLOW_METHODS), "Optical flow method (original: Brox, GPU only)."
+    )
     flags.DEFINE_integer("workers", os.cpu_count() or 1, "Worker processes.")
-    flags.DEFINE_integer("videos_per_shard", 64, "Videos per TFRecord shard (shards never mix groups).")
+    flags.DEFINE_integer(
+        "videos_per_shard", 64, "Videos per TFRecord shard (shards never mix groups)."
+    )
     flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality of stored frames and flow images.")
     flags.DEFINE_string(
-        "min_size", None,
+        "min_size",
+        None,
         "HxW: frames smaller than this are resized to it (original: 240x320); 'none' keeps sizes. "
         "Default: 240x320 for ucf101, none for synthetic_ucf101.",
     )
@@ -69,24 +79,50 @@ def _parse_size(text: str | None, default):
 
 
 def prepare_main(argv) -> int:
-    """Entry point for lrcn_tf.prepare; returns the exit status."""
-    from absl import flags
+    """Entry point for lrcn_tf.prepare; returns the exit status (2: bad input)."""
+    from absl import app, flags
 
-    f = flags.FLAGS
     if len(argv) > 1:
-        raise flags.Error(f"unexpected arguments: {argv[1:]}")
-    common = dict(fps=f.fps, flow=f.flow, workers=f.workers, videos_per_shard=f.videos_per_shard, jpeg_quality=f.jpeg_quality)
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        return run_from_flags(flags.FLAGS)
+    except (PrepareError, ucf101.UCF101FormatError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def run_from_flags(f) -> int:
+    """Does what the flags (any object with the flags' attributes) ask; returns the exit status."""
+    common = dict(
+        fps=f.fps,
+        flow=f.flow,
+        workers=f.workers,
+        videos_per_shard=f.videos_per_shard,
+        jpeg_quality=f.jpeg_quality,
+    )
     if f.dataset == "synthetic_ucf101":
         if f.src or f.splits:
-            raise flags.Error("--src/--splits are for --dataset ucf101; synthetic_ucf101 generates its own")
+            raise PrepareError(
+                "--src/--splits are for --dataset ucf101; synthetic_ucf101 makes its own"
+            )
         from lrcn_tf.data.synthetic_ucf101 import SyntheticSpec
 
-        spec = SyntheticSpec(num_classes=f.num_classes, num_groups=f.num_groups, seed=f.synthetic_seed)
+        spec = SyntheticSpec(
+            num_classes=f.num_classes, num_groups=f.num_groups, seed=f.synthetic_seed
+        )
+        try:
+            spec.validate()
+        except ValueError as e:
+            raise PrepareError(f"synthetic_ucf101: {e}") from None
         summary = prepare_synthetic(f.out, spec, min_size=_parse_size(f.min_size, None), **common)
     else:
         if not f.src or not f.splits:
-            raise flags.Error("--dataset ucf101 needs --src (UCF-101 folder) and --splits (ucfTrainTestlist)")
-        summary = prepare(f.src, f.splits, f.out, min_size=_parse_size(f.min_size, ORIGINAL_MIN_SIZE), **common)
+            raise PrepareError(
+                "--dataset ucf101 needs --src (UCF-101 folder) and --splits (ucfTrainTestlist)"
+            )
+        summary = prepare(
+            f.src, f.splits, f.out, min_size=_parse_size(f.min_size, ORIGINAL_MIN_SIZE), **common
+        )
     print(summary["text"])
     return 1 if summary["failed"] and not f.allow_failures else 0
 
@@ -100,7 +136,9 @@ def prepare_synthetic(out, spec, **kwargs) -> dict:
     return prepare(src, splits, out, dataset="synthetic_ucf101", synthetic=spec, **kwargs)
 
 
-def _shard_plan(videos: list[ucf101.VideoInfo], classes: list[str], out: Path, per_shard: int) -> list[tuple[str, list]]:
+def _shard_plan(
+    videos: list[ucf101.VideoInfo], classes: list[str], out: Path, per_shard: int
+) -> list[tuple[str, list]]:
     by_group = collections.defaultdict(list)
     for v in sorted(videos, key=lambda v: v.name):
         by_group[ucf101.video_group(v.name)].append((v.name, v.label, classes[v.label]))
@@ -112,21 +150,32 @@ def _shard_plan(videos: list[ucf101.VideoInfo], classes: list[str], out: Path, p
         random.Random(group).shuffle(items)
         n = -(-len(items) // per_shard)
         for i in range(n):
-            name = f"shards/{group}-{i:05d}-of-{n:05d}.tfrecord"
+            name = f"{group}-{i:05d}-of-{n:05d}"
             plan.append((name, items[i * per_shard : (i + 1) * per_shard]))
     return plan
 
 
 def prepare(
-    src, splits_dir, out, *, dataset: str = "ucf101", fps: float | None = None, flow: str = "farneback",
-    workers: int = 1, videos_per_shard: int = 64, jpeg_quality: int = 90,
-    min_size: tuple[int, int] | None = ORIGINAL_MIN_SIZE, synthetic=None, progress: bool = True,
+    src,
+    splits_dir,
+    out,
+    *,
+    dataset: str = "ucf101",
+    fps: float | None = None,
+    flow: str = "farneback",
+    workers: int = 1,
+    videos_per_shard: int = 64,
+    jpeg_quality: int = 90,
+    min_size: tuple[int, int] | None = ORIGINAL_MIN_SIZE,
+    synthetic=None,
+    progress: bool = True,
 ) -> dict:
     """Prepares every video of the split lists into `out` (resumable; see module docstring).
 
     Returns:
-      {"ok", "failed", "failures" (video -> reason), "seconds", "videos_done" (videos this
-      call processed), "flow_frames_done", "text" (the printed summary)}.
+      {"ok", "failed", "failures" (video -> reason), "seconds" (wall time of the work,
+      worker start-up included), "startup_seconds" (of which starting the workers),
+      "videos_done" (videos this call processed), "flow_frames_done", "text" (the summary)}.
 
     Raises:
       PrepareError / UCF101FormatError: bad flags, unreadable lists, or `out` begun with
@@ -137,7 +186,9 @@ def prepare(
     if flow not in FLOW_METHODS:
         raise PrepareError(f"--flow {flow!r}: choose {', '.join(FLOW_METHODS)}")
     if workers < 1 or videos_per_shard < 1 or not 1 <= jpeg_quality <= 100:
-        raise PrepareError("--workers and --videos_per_shard must be >= 1, --jpeg_quality in 1..100")
+        raise PrepareError(
+            "--workers and --videos_per_shard must be >= 1, --jpeg_quality in 1..100"
+        )
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise PrepareError(f"--src {src}: not a folder")
@@ -145,30 +196,48 @@ def prepare(
     videos = {v.name: v for s in splits.values() for subset in s.values() for v in subset}
     plan = _shard_plan(list(videos.values()), classes, out, videos_per_shard)
     options = {
-        "dataset": dataset, "fps": fps, "flow": flow, "jpeg_quality": jpeg_quality,
-        "min_size": list(min_size) if min_size else None, "videos_per_shard": videos_per_shard,
+        "dataset": dataset,
+        "fps": fps,
+        "flow": flow,
+        "jpeg_quality": jpeg_quality,
+        "min_size": list(min_size) if min_size else None,
+        "videos_per_shard": videos_per_shard,
         "synthetic": _spec_dict(synthetic),
         "plan": hashlib.sha256(json.dumps(plan).encode()).hexdigest()[:16],
     }
     _claim(out, options)
     tasks = [
-        ShardTask(str(out / name), tuple(items), str(src), fps, flow, min_size, jpeg_quality)
-        for name, items in plan if not shard_done(out / name)
+        ShardTask(str(out), name, tuple(items), str(src), fps, flow, min_size, jpeg_quality)
+        for name, items in plan
+        if not shard_done(out, name, flow)
     ]
-    start, done, flow_frames = time.time(), 0, 0
-    bar = tqdm(total=sum(len(t.videos) for t in tasks), desc=f"prepare {dataset}", unit="video", disable=not progress)
-    for rows in _run(tasks, workers):
+    start, done, flow_frames, timing = time.time(), 0, 0, {"startup": 0.0}
+    bar = tqdm(
+        total=sum(len(t.videos) for t in tasks),
+        desc=f"prepare {dataset}",
+        unit="video",
+        disable=not progress,
+    )
+    for rows in _run(tasks, workers, timing):
         done += len(rows)
-        flow_frames += sum(max(r["num_frames"] - 1, 0) for r in rows if r["status"] == "ok" and flow != "none")
+        flow_frames += sum(
+            max(r["num_frames"] - 1, 0) for r in rows if r["status"] == "ok" and flow != "none"
+        )
         bar.update(len(rows))
     bar.close()
     seconds = time.time() - start
-    rows = [r for name, _ in plan for r in json.loads(sidecar(out / name).read_text())]
+    rows = [r for name, _ in plan for r in json.loads(sidecar(out, name).read_text())]
     _finish(out, options, classes, splits, plan, rows)
     failures = {r["video"]: r["status"] for r in rows if r["status"] != "ok"}
     return {
-        "ok": len(rows) - len(failures), "failed": len(failures), "failures": failures, "seconds": seconds,
-        "videos_done": done, "flow_frames_done": flow_frames, "text": _summary(out, rows, failures, done, seconds),
+        "ok": len(rows) - len(failures),
+        "failed": len(failures),
+        "failures": failures,
+        "seconds": seconds,
+        "startup_seconds": timing["startup"],
+        "videos_done": done,
+        "flow_frames_done": flow_frames,
+        "text": _summary(out, rows, failures, done, seconds),
     }
 
 
@@ -191,26 +260,39 @@ def _claim(out: Path, options: dict) -> None:
             )
     else:
         write_text_atomic(path, json.dumps(options, indent=1) + "\n")
-    for stale in (out / "shards").glob("*.tmp"):  # left by a killed run; never read
+    for stale in (out / "shards").glob("**/*.tmp"):  # left by a killed run; never read
         stale.unlink()
 
 
-def _init_worker() -> None:
+def _init_worker(barrier=None) -> None:
     import cv2
+    import tensorflow  # noqa: F401 - imported here so start-up is timed apart from the work
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     cv2.setNumThreads(1)  # parallelism comes from the processes
+    if barrier is not None:
+        barrier.wait(timeout=600)
 
 
-def _run(tasks: list[ShardTask], workers: int):
+def _ready(_) -> None:
+    return None
+
+
+def _run(tasks: list[ShardTask], workers: int, timing: dict):
+    """Yields each shard's manifest rows; sets timing["startup"] (seconds to start workers)."""
+    start = time.time()
     if workers == 1 or len(tasks) <= 1:
         _init_worker()
+        timing["startup"] = time.time() - start
         for t in tasks:
             yield write_shard(t)
         return
     # spawn, not fork: the parent may hold TensorFlow's threads, which fork does not survive.
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(min(workers, len(tasks)), initializer=_init_worker) as pool:
+    n = min(workers, len(tasks))
+    barrier = ctx.Barrier(n)
+    with ctx.Pool(n, initializer=_init_worker, initargs=(barrier,)) as pool:
+        pool.map(_ready, range(n), chunksize=1)  # every worker has passed the barrier
+        timing["startup"] = time.time() - start
         yield from pool.imap_unordered(write_shard, tasks)
 
 
@@ -222,12 +304,20 @@ def _finish(out, options, classes, splits, plan, rows) -> None:
     # The paper crops 227 of 240-pixel-high frames; smaller frames get the same proportion.
     crop = 227 if smallest >= 240 else int(smallest * 227 / 240)
     info = {
-        "format": ucf101.FORMAT, "dataset": options["dataset"], "classes": classes,
-        "frame_size": list(frame_size) if frame_size else None, "crop_size": crop,
-        "flow": options["flow"], "fps": options["fps"], "jpeg_quality": options["jpeg_quality"],
-        "min_size": options["min_size"], "synthetic": options["synthetic"],
+        "format": ucf101.FORMAT,
+        "dataset": options["dataset"],
+        "classes": classes,
+        "frame_size": list(frame_size) if frame_size else None,
+        "crop_size": crop,
+        "flow": options["flow"],
+        "fps": options["fps"],
+        "jpeg_quality": options["jpeg_quality"],
+        "min_size": options["min_size"],
+        "synthetic": options["synthetic"],
         "shards": {name: [v[0] for v in items if v[0] in ok] for name, items in plan},
-        "splits": {str(n): {k: [v.name for v in vs] for k, vs in s.items()} for n, s in splits.items()},
+        "splits": {
+            str(n): {k: [v.name for v in vs] for k, vs in s.items()} for n, s in splits.items()
+        },
         "videos": [[v, r["label"], r["num_frames"]] for v, r in sorted(ok.items())],
     }
     write_text_atomic(out / "classes.txt", "".join(c + "\n" for c in classes))

@@ -1,13 +1,16 @@
 """The prepared UCF-101 record format and the work of one prepare worker: videos -> a shard.
 
-One TFRecord record per video, a `tf.train.SequenceExample`:
+A shard `NAME` (e.g. `g08-00000-of-00001`) is one TFRecord file per modality,
+`shards/rgb/NAME.tfrecord` and, unless flow is `none`, `shards/flow/NAME.tfrecord` (a
+reader of one modality never reads the other's bytes), plus `shards/NAME.json` with the
+manifest rows of its videos. One record per video, a `tf.train.SequenceExample`:
 - context: `video` (bytes, the split-list name), `label` (int64, 0-based), `num_frames`,
   `num_flow`, `height`, `width` (int64), `fps` (float, frames per second of the stored frames);
-- feature lists: `rgb` (one JPEG per frame, RGB) and, unless flow is `none`, `flow` (one
-  JPEG flow image per pair of consecutive frames: num_flow = num_frames - 1).
+- feature list `rgb` (one JPEG per frame, RGB) or `flow` (one JPEG flow image per pair of
+  consecutive frames: num_flow = num_frames - 1).
 
-A shard is written under a temp name, its manifest rows go to `<shard>.json`, and only then
-is it renamed to its final `.tfrecord` name: a shard with its final name is complete.
+The files are written under temp names, then the .json, then the files are renamed: a shard
+is complete when its .json and all its files exist under their final names.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ import cv2
 import numpy as np
 
 from lrcn_tf.data.flow import flow_images
+from lrcn_tf.data.ucf101 import shard_file
 from lrcn_tf.data.video import VideoError, decode_video
 
-CONTEXT_INT_KEYS = ("label", "num_frames", "num_flow", "height", "width")
 MODALITIES = ("rgb", "flow")
 
 
@@ -31,7 +34,8 @@ MODALITIES = ("rgb", "flow")
 class ShardTask:
     """Everything a worker needs to write one shard."""
 
-    path: str  # final .tfrecord path
+    out: str  # the prepared folder
+    name: str  # shard name, e.g. g08-00000-of-00001
     videos: tuple[tuple[str, int, str], ...]  # (name, label, class_name)
     src: str  # the UCF-101 folder
     fps: float | None
@@ -40,50 +44,64 @@ class ShardTask:
     jpeg_quality: int
 
 
-def sidecar(path: str | Path) -> Path:
-    """The manifest-rows file that goes with a shard."""
-    return Path(str(path)[: -len(".tfrecord")] + ".json")
+def modalities(flow: str) -> tuple[str, ...]:
+    return ("rgb",) if flow == "none" else MODALITIES
 
 
-def shard_done(path: str | Path) -> bool:
-    """A shard is finished when both its .tfrecord and its .json exist under final names."""
-    return Path(path).is_file() and sidecar(path).is_file()
+def sidecar(out: str | Path, name: str) -> Path:
+    """The manifest-rows file of a shard."""
+    return Path(out) / "shards" / f"{name}.json"
+
+
+def shard_done(out: str | Path, name: str, flow: str) -> bool:
+    """Whether a shard is complete: its .json and every modality's file exist."""
+    files = [shard_file(out, m, name) for m in modalities(flow)]
+    return sidecar(out, name).is_file() and all(f.is_file() for f in files)
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
     if not ok:
         raise VideoError("JPEG encoding failed")
     return buf.tobytes()
 
 
-def video_example(name: str, label: int, frames: np.ndarray, flows: np.ndarray | None, fps: float, quality: int):
-    """Builds the SequenceExample of one video (frames and flows uint8 RGB)."""
+def video_example(
+    name: str,
+    label: int,
+    images: np.ndarray,
+    modality: str,
+    num_frames: int,
+    fps: float,
+    quality: int,
+):
+    """Builds the SequenceExample of one video and one modality (images uint8 RGB)."""
     import tensorflow as tf
 
     def ints(v):
         return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v)]))
 
-    def jpegs(images):
-        return tf.train.FeatureList(
-            feature=[tf.train.Feature(bytes_list=tf.train.BytesList(value=[encode_jpeg(i, quality)])) for i in images]
-        )
-
-    n, h, w = frames.shape[:3]
+    h, w = images.shape[1:3]
     context = {
         "video": tf.train.Feature(bytes_list=tf.train.BytesList(value=[name.encode()])),
         "label": ints(label),
-        "num_frames": ints(n),
-        "num_flow": ints(0 if flows is None else len(flows)),
+        "num_frames": ints(num_frames),
+        "num_flow": ints(max(num_frames - 1, 0)),
         "height": ints(h),
         "width": ints(w),
         "fps": tf.train.Feature(float_list=tf.train.FloatList(value=[fps])),
     }
-    lists = {"rgb": jpegs(frames)}
-    if flows is not None:
-        lists["flow"] = jpegs(flows)
+    jpegs = tf.train.FeatureList(
+        feature=[
+            tf.train.Feature(bytes_list=tf.train.BytesList(value=[encode_jpeg(i, quality)]))
+            for i in images
+        ]
+    )
     return tf.train.SequenceExample(
-        context=tf.train.Features(feature=context), feature_lists=tf.train.FeatureLists(feature_list=lists)
+        context=tf.train.Features(feature=context),
+        feature_lists=tf.train.FeatureLists(feature_list={modality: jpegs}),
     )
 
 
@@ -99,28 +117,56 @@ def write_shard(task: ShardTask) -> list[dict]:
     import tensorflow as tf
 
     rows = []
-    tmp = f"{task.path}.{os.getpid()}.tmp"
-    with tf.io.TFRecordWriter(tmp) as writer:
+    finals = {m: shard_file(task.out, m, task.name) for m in modalities(task.flow)}
+    tmps = {m: f.with_name(f"{f.name}.{os.getpid()}.tmp") for m, f in finals.items()}
+    writers = {}
+    for m, tmp in tmps.items():
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        writers[m] = tf.io.TFRecordWriter(str(tmp))
+    try:
         for name, label, class_name in task.videos:
-            row = {"video": name, "label": label, "class_name": class_name, "num_frames": 0, "height": 0, "width": 0}
+            row = {
+                "video": name,
+                "label": label,
+                "class_name": class_name,
+                "num_frames": 0,
+                "height": 0,
+                "width": 0,
+            }
             try:
                 frames, native = decode_video(Path(task.src) / name, task.fps, task.min_size)
-                flows = None
+                images = {"rgb": frames}
                 if task.flow != "none":
                     if len(frames) < 2:
                         raise VideoError(f"{len(frames)} frame: too short for flow")
-                    flows = flow_images(frames, task.flow)
-                ex = video_example(name, label, frames, flows, float(task.fps or native), task.jpeg_quality)
-                writer.write(ex.SerializeToString())
-                row.update(num_frames=len(frames), height=frames.shape[1], width=frames.shape[2], status="ok")
+                    images["flow"] = flow_images(frames, task.flow)
+                fps = float(task.fps or native)
+                records = {
+                    m: video_example(
+                        name, label, x, m, len(frames), fps, task.jpeg_quality
+                    ).SerializeToString()
+                    for m, x in images.items()
+                }
+                for m, record in records.items():
+                    writers[m].write(record)
+                row.update(
+                    num_frames=len(frames),
+                    height=frames.shape[1],
+                    width=frames.shape[2],
+                    status="ok",
+                )
             except VideoError as e:
                 row["status"] = str(e)
             except Exception as e:  # noqa: BLE001 - one bad video must not stop the run
                 row["status"] = f"error: {type(e).__name__}: {e}".replace("\n", " ")[:160]
             rows.append(row)
-    side = sidecar(task.path)
+    finally:
+        for w in writers.values():
+            w.close()
+    side = sidecar(task.out, task.name)
     side_tmp = side.with_name(side.name + f".{os.getpid()}.tmp")
     side_tmp.write_text(json.dumps(rows, indent=0) + "\n")
-    os.replace(side_tmp, side)  # rows first, then the shard: a final-named shard has its rows
-    os.replace(tmp, task.path)
+    os.replace(side_tmp, side)  # rows first, then the files: see shard_done
+    for m in finals:
+        os.replace(tmps[m], finals[m])
     return rows

@@ -14,8 +14,9 @@ memory is bounded by the chunk sizes whatever the test size (Flickr30k: 5,000 x 
   lstm1), so it runs once per caption. The image LSTM's input projection splits as
   `[x_t, v] @ K = x_t @ K_x + v @ K_v`: `x_t @ K_x + b` is computed once per caption and
   `v @ K_v` once per image (what Caffe's LSTM did with its "static input"), so a (caption,
-  image) pair only pays for the recurrences and the softmax. The per-step loop keeps one
-  (pairs, vocabulary) slice of logits alive instead of (pairs, steps, vocabulary).
+  image) pair only pays for the recurrences and the softmax. Every caption starts with the
+  begin token, so step 0 depends on the image alone and runs once per image. The per-step
+  loop keeps one (pairs, vocabulary) slice of logits alive, not (pairs, steps, vocabulary).
 - `naive`: the full decoder on every pair (the words repeated for every image), for the
   benchmark and as a cross-check. Both agree within float32 round-off (tested to 1e-4).
 
@@ -27,6 +28,7 @@ retrieval score sums up to ~20 log-probabilities; half precision would blur near
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 
 import keras
@@ -41,13 +43,22 @@ LOG_FLOOR = math.log(1e-12)  # log max(1e-12, p): the original clamped word prob
 METHODS = ("factored", "naive")
 
 
-def _compile(fn):
-    """tf.function on TensorFlow (shapes relaxed after the first retrace), jax.jit on JAX."""
+def _compile(fn, signature):
+    """tf.function on TensorFlow, jax.jit on JAX.
+
+    `signature` lists the arguments as (shape, dtype) with None for sizes that vary (chunk
+    sizes, caption lengths), nested like the arguments: TensorFlow then traces once.
+    """
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, reduce_retracing=True)
+        def spec(arg):
+            if isinstance(arg, list):
+                return [spec(a) for a in arg]
+            return tf.TensorSpec(*arg)
+
+        return tf.function(fn, input_signature=[spec(a) for a in signature])
     if backend == "jax":
         import jax
 
@@ -97,9 +108,16 @@ class _Factored:
         self.cells = [decoder.get_layer(f"lstm{k}").cell for k in range(first, num_layers + 1)]
         self.feat_dim = self.word_model.output.shape[-1]
         self.predict = decoder.get_layer("predict")
-        self._captions = _compile(self._caption_fn)
-        self._images = _compile(self._image_fn)
-        self._pairs = _compile(self._pair_fn)
+        proj, vocab = 4 * self.cells[0].units, self.predict.units
+        cond_dim = decoder.input["cond"].shape[-1]
+        states = [((None, cell.units), "float32") for cell in self.cells for _ in "hc"]
+        self._captions = _compile(self._caption_fn, [((None, None), "int32")])
+        self._images = _compile(self._image_fn, [((None, cond_dim), "float32")])
+        self._pairs = _compile(
+            self._pair_fn,
+            [((None, None, proj), "float32"), ((None, None), "int32"),
+             ((None, proj), "float32"), states, ((None, vocab), "float32")],
+        )  # fmt: skip
 
     def _weights(self):
         f32 = lambda v: ops.cast(v, "float32")  # noqa: E731
@@ -189,15 +207,20 @@ class _Naive:
     """The full decoder on every (caption, image) pair."""
 
     def __init__(self, decoder: keras.Model):
-        self.decoder = decoder
-        self._pairs = _compile(self._pair_fn)
+        # A weak reference: the scorer is cached under the decoder as a weak key (_SCORERS).
+        self.decoder = weakref.ref(decoder)
+        cond_dim = decoder.input["cond"].shape[-1]
+        self._pairs = _compile(
+            self._pair_fn,
+            [((None, None), "int32"), ((None, None), "int32"), ((None, cond_dim), "float32")],
+        )
 
     def _pair_fn(self, words, targets, cond):
         n_cap, steps = ops.shape(words)[0], ops.shape(words)[1]
         n_img = ops.shape(cond)[0]
         pairs = n_cap * n_img
         # Pair (c, i) is row c * n_img + i, as in the factored path.
-        logits = self.decoder(
+        logits = self.decoder()(
             {
                 "cond": ops.tile(cond, (n_cap, 1)),
                 "words": ops.repeat(words, n_img, axis=0),
@@ -218,6 +241,18 @@ class _Naive:
     def pairs(self, caption_state, image_state):
         words, targets = caption_state
         return self._pairs(words, targets, image_state)
+
+
+# Scorers of a decoder, kept while it lives: their compiled functions are traced once, not
+# on every call of `caption_log_probs`.
+_SCORERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _scorer(decoder: keras.Model, method: str):
+    per_decoder = _SCORERS.setdefault(decoder, {})
+    if method not in per_decoder:
+        per_decoder[method] = _Factored(decoder) if method == "factored" else _Naive(decoder)
+    return per_decoder[method]
 
 
 def _check(decoder, token_ids, features, caption_chunk, image_chunk, method, out):
@@ -281,7 +316,7 @@ def caption_log_probs(
     n_captions, n_images = len(token_ids), features.shape[0]
     if out is None:
         out = np.empty((n_captions, n_images), dtype=np.float32)
-    scorer = _Factored(decoder) if method == "factored" else _Naive(decoder)
+    scorer = _scorer(decoder, method)
     # Longest first: a chunk pads to its own longest caption, and the first chunk's
     # compile sees the largest shapes.
     order = np.argsort([-len(t) for t in token_ids], kind="stable")
@@ -290,7 +325,10 @@ def caption_log_probs(
         for start in range(0, n_images, image_chunk)
     ]
     with tqdm(
-        total=n_captions * n_images, desc=description, unit="pair", unit_scale=True,
+        total=n_captions * n_images,
+        desc=description,
+        unit="pair",
+        unit_scale=True,
         disable=not progress,
     ) as bar:
         for start in range(0, n_captions, caption_chunk):

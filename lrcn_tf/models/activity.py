@@ -94,6 +94,7 @@ def lrcn(
     lstm_units: int = 256,
     lstm_input_dropout: float = 0.9,
     lstm_output_dropout: float = 0.5,
+    lstm_init: float = 0.01,
     fc_dropout: float = 0.5,
     clip_length: int | None = None,
     name: str | None = None,
@@ -109,6 +110,7 @@ def lrcn(
       lstm_units: 256 in the paper.
       lstm_input_dropout: dropout on the CNN features fed to the LSTM (0.9 originally).
       lstm_output_dropout: dropout on the LSTM output (0.5 originally).
+      lstm_init: the LSTM weights are uniform in +-lstm_init (0.01 originally).
       fc_dropout: dropout after fc6 inside the CNN (LRCN-fc7 only).
       clip_length: fixed time steps, or None for any.
       name: the model's name (default "lrcn_<lstm_after>").
@@ -126,7 +128,7 @@ def lrcn(
     x = layers.TimeDistributed(trunk, name="cnn")(clip)
     x = layers.Dropout(lstm_input_dropout, name="lstm_input_dropout")(x)
     # Caffe's LSTM filler: uniform +-0.01 for all weights, every bias 0 (also the forget gate's).
-    init = keras.initializers.RandomUniform(-0.01, 0.01)
+    init = keras.initializers.RandomUniform(-lstm_init, lstm_init)
     x = layers.LSTM(
         lstm_units,
         return_sequences=True,

@@ -63,6 +63,7 @@ def build_model(cfg: Table1Config, num_classes: int, size: int) -> keras.Model:
         kwargs.update(
             lstm_units=cfg.lstm_units,
             lstm_input_dropout=cfg.lstm_input_dropout,
+            lstm_init=cfg.lstm_init,
             fc_dropout=cfg.dropout,
         )
     else:
@@ -72,7 +73,9 @@ def build_model(cfg: Table1Config, num_classes: int, size: int) -> keras.Model:
 
 def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data.Dataset:
     """Random frames (single-frame model) or 16-frame clips (LRCN) with one crop and mirror."""
-    common = dict(batch_size=cfg.train.batch_size, crop_size=size, seed=cfg.train.seed)
+    common = dict(
+        batch_size=cfg.train.batch_size, crop_size=size, seed=cfg.train.seed, scale=cfg.input_scale
+    )
     if cfg.is_lrcn:
         return ucf101_pipeline.train_clips(
             data_dir, cfg.split, cfg.modality, clip_length=cfg.train_clip_length, **common
@@ -159,6 +162,7 @@ def evaluate(
         crops="ten" if cfg.test_crops == 10 else "center",
         crop_size=crop_size(cfg, data_dir),
         per_video=cfg.eval_per_video,
+        scale=cfg.input_scale,
         batch_size=None if cfg.eval_per_video else cfg.eval_batch_clips,
     )
     predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
@@ -195,7 +199,7 @@ def run_row(
         "table1",
         {
             "row": f"{cfg.model}/{cfg.modality}/split{cfg.split}",
-            "config": to_dict(cfg),
+            "config": _run_record(cfg),
             "dataset": dataset,
             "data_dir": str(Path(data_dir).resolve()),
             "init_from": init.run_id if init else None,
@@ -251,6 +255,19 @@ def fuse_rows(
     )
     run.log("fusion of %s and %s: %s", rgb.run_id, flow.run_id, out)
     return run.id, out, (ps, accs)
+
+
+# Fields that do not change a single-frame model: left out of its run id, so that e.g.
+# `--set lstm_units=128` reuses the trained single-frame models.
+_LRCN_ONLY = ("lstm_units", "lstm_input_dropout", "lstm_init", "init_from_single_frame")
+
+
+def _run_record(cfg: Table1Config) -> dict:
+    record = to_dict(cfg)
+    if not cfg.is_lrcn:
+        for key in _LRCN_ONLY:
+            record.pop(key)
+    return record
 
 
 class _null_scope:

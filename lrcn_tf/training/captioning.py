@@ -47,18 +47,19 @@ def build_encoder(enc: EncoderConfig) -> keras.Model:
 def _pretext_loss(model, batch, training):
     images, labels = batch
     logits = tf.cast(model(images, training=training), tf.float32)
-    per_label = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
-    return tf.reduce_mean(tf.reduce_sum(per_label, axis=-1))  # summed over labels, mean over images
+    return tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    )
 
 
 def pretrain_encoder(
     enc: EncoderConfig, encoder: keras.Model, folder: Path, image_size: int, seed: int = 1701
 ) -> None:
-    """Trains the small CNN to name the (shape, colour) pairs in generated scenes.
+    """Trains the small CNN to classify generated one-object-kind scenes by shape x colour.
 
-    Our stand-in for the paper's ImageNet pre-training of CaffeNet: a multi-label
-    classification task on its own random scenes (never the caption images), after which fc7
-    and fc8 describe what is in an image without having seen a caption. Saved as
+    Our stand-in for the paper's ImageNet pre-training of CaffeNet: a classification task on
+    its own random scenes (never the caption images), after which fc7 and fc8 describe what
+    is in an image without having seen a caption. Saved as
     `folder/encoder.weights.h5`; when that file exists it is loaded instead.
     """
     done = folder / "encoder.weights.h5"

@@ -1,0 +1,272 @@
+r"""UCF-101 data throughput, measured in one run on the same shards.
+
+    python benchmarks/bench_ucf101_pipeline.py [--frame_size 60x80] [--seconds 5] [--rounds 3]
+
+Prints and writes to results/bench_ucf101_pipeline_<HxW>.csv:
+- prepare throughput (videos/s, flow frames/s) with 1 and 2 workers (worker start-up,
+  mostly importing TensorFlow, is reported apart and not counted in the rates);
+- training-clip throughput of `ucf101_pipeline.train_clips` (clips/s, frames/s), with the
+  default OpenCV decoder and with the pure-TF decoder;
+- the JPEG-decode ceiling: cv2.imdecode (libjpeg-turbo, SIMD) of the same frames on all
+  cores, one process per core, doing nothing else; and tf.io.decode_jpeg the same way;
+- a naive per-clip Python loader (one thread: read a record, parse it, decode the video's
+  frames with cv2, cut a clip, crop, mirror, subtract the mean, stack a batch), and a leaner
+  variant that decodes only the clip's 16 frames.
+Targets (issue 3): pipeline >= 80% of the decode ceiling and >= 5x the naive loader.
+Each measurement runs `--seconds`; the rounds interleave all measurements and the median
+is reported, so a load that comes and goes on a shared machine hits them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+
+from lrcn_tf.data import ucf101, ucf101_prepare  # noqa: E402
+from lrcn_tf.data import ucf101_pipeline as up  # noqa: E402
+from lrcn_tf.data.synthetic_ucf101 import SyntheticSpec, generate  # noqa: E402
+
+BATCH, CLIP = 24, 16
+
+
+def _rate(fn, seconds: float) -> float:
+    """Items per second of fn(deadline) -> items done."""
+    start = time.perf_counter()
+    n = fn(start + seconds)
+    return n / (time.perf_counter() - start)
+
+
+def pipeline_rate(it, deadline):
+    n = 0
+    while time.perf_counter() < deadline:
+        next(it)
+        n += BATCH
+    return n
+
+
+_JPEGS: list[np.ndarray] = []
+
+
+def _load_jpegs(jpegs):
+    cv2.setNumThreads(1)
+    _JPEGS[:] = [np.frombuffer(j, np.uint8) for j in jpegs]
+
+
+def _decode_for(seconds):
+    n, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for j in _JPEGS[:256]:
+            cv2.imdecode(j, cv2.IMREAD_COLOR_RGB)
+        n += min(256, len(_JPEGS))
+        _JPEGS.append(_JPEGS.pop(0))  # rotate so every frame gets its turn
+    return n
+
+
+def ceiling_rate(pool, workers, seconds):
+    start = time.perf_counter()
+    counts = pool.map(_decode_for, [seconds] * workers, chunksize=1)
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def tf_decode_rate(it, deadline):
+    n = 0
+    while time.perf_counter() < deadline:
+        n += int(next(it))
+    return n
+
+
+def naive_loader(files, crop, whole):
+    """A straightforward per-clip Python loader; yields batches forever."""
+    rng = np.random.default_rng(0)
+    mean = np.array(up.RGB_MEAN, np.float32)
+    batch, labels = [], []
+    while True:
+        for rec in tf.data.TFRecordDataset(files):
+            ex = tf.train.SequenceExample.FromString(rec.numpy())
+            jpegs = [f.bytes_list.value[0] for f in ex.feature_lists.feature_list["rgb"].feature]
+
+            def decode(j):
+                return cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR_RGB)
+
+            n = len(jpegs)
+            start = rng.integers(0, max(n - CLIP, 0) + 1)
+            idx = np.minimum(start + np.arange(CLIP), n - 1)
+            if whole:  # decode the video, then cut the clip
+                frames = [decode(j) for j in jpegs]
+                clip = np.stack([frames[i] for i in idx])
+            else:
+                clip = np.stack([decode(jpegs[i]) for i in idx])
+            y = rng.integers(0, clip.shape[1] - crop + 1)
+            x = rng.integers(0, clip.shape[2] - crop + 1)
+            clip = clip[:, y : y + crop, x : x + crop]
+            if rng.random() < 0.5:
+                clip = clip[:, :, ::-1]
+            batch.append(clip.astype(np.float32) - mean)
+            labels.append(ex.context.feature["label"].int64_list.value[0])
+            if len(batch) == BATCH:
+                yield np.stack(batch), np.array(labels, np.int32)
+                batch, labels = [], []
+
+
+def prepare_rates(raw: Path, work: Path, workers: int) -> dict:
+    out = work / f"prepared_w{workers}"
+    shutil.rmtree(out, ignore_errors=True)
+    s = ucf101_prepare.prepare(
+        raw / "UCF-101",
+        raw / "ucfTrainTestlist",
+        out,
+        min_size=None,
+        workers=workers,
+        progress=False,
+    )
+    busy = s["seconds"] - s["startup_seconds"]
+    return {
+        "videos_per_s": s["videos_done"] / busy,
+        "flow_frames_per_s": s["flow_frames_done"] / busy,
+        "startup_s": s["startup_seconds"],
+        "videos": s["videos_done"],
+        "out": out,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--work", default="/tmp/lrcn_bench_ucf101", help="scratch folder (data is kept)")
+    p.add_argument("--frame_size", default="60x80", help="HxW of the generated videos")
+    p.add_argument("--num_groups", type=int, default=25)
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument(
+        "--output", default=None, help="default: results/bench_ucf101_pipeline_<HxW>.csv"
+    )
+    a = p.parse_args()
+    h, w = (int(v) for v in a.frame_size.split("x"))
+    cores = os.cpu_count() or 1
+    work = Path(a.work) / a.frame_size
+    spec = SyntheticSpec(num_groups=a.num_groups, height=h, width=w)
+    print(f"{cores} cores, load average {os.getloadavg()[0]:.1f}; frames {h}x{w}; work in {work}")
+    generate(work / "raw", spec, progress=False)
+
+    rows = []
+    for workers in (1, 2):
+        r = prepare_rates(work / "raw", work, workers)
+        print(
+            f"prepare, {workers} worker(s): {r['videos_per_s']:.1f} videos/s, "
+            f"{r['flow_frames_per_s']:.0f} flow frames/s ({r['videos']} videos; start-up {r['startup_s']:.1f}s not counted)"
+        )
+        rows += [
+            (f"prepare_{workers}w_videos_per_s", r["videos_per_s"], "videos/s"),
+            (f"prepare_{workers}w_flow_frames_per_s", r["flow_frames_per_s"], "frames/s"),
+        ]
+    data = r["out"]
+    info = ucf101.load_info(data)
+    crop = info.crop_size
+    files = [
+        str(data / s) for s, vids in info.shards.items() if set(vids) & set(info.splits[1]["train"])
+    ]
+    jpegs = []
+    for rec in tf.data.TFRecordDataset(files):
+        ex = tf.train.SequenceExample.FromString(rec.numpy())
+        jpegs += [f.bytes_list.value[0] for f in ex.feature_lists.feature_list["rgb"].feature]
+    jpegs = [jpegs[i] for i in np.random.default_rng(0).permutation(len(jpegs))[:4000]]
+
+    pipe = iter(up.train_clips(data, 1, "rgb", batch_size=BATCH, seed=1))
+    pipe_tf = iter(up.train_clips(data, 1, "rgb", batch_size=BATCH, seed=1, decoder="tf"))
+    raw_tf = iter(
+        tf.data.Dataset.from_tensor_slices(jpegs)
+        .repeat()
+        .map(
+            lambda j: tf.shape(tf.io.decode_jpeg(j, channels=3))[0] * 0 + 1,
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        .batch(256)
+        .map(tf.reduce_sum)
+        .prefetch(2)
+    )
+    naive = naive_loader(files, crop, whole=True)
+    lean = naive_loader(files, crop, whole=False)
+    for it in (pipe, pipe_tf, naive, lean):  # warm up: fill buffers, trace functions
+        for _ in range(3):
+            next(it)
+    next(raw_tf)
+    ctx = multiprocessing.get_context("spawn")
+    results = {
+        k: [] for k in ("pipeline", "pipeline_tf", "ceiling", "tf_decode", "naive", "naive_lean")
+    }
+    with ctx.Pool(cores, initializer=_load_jpegs, initargs=(jpegs,)) as pool:
+        pool.map(_decode_for, [0.2] * cores, chunksize=1)
+        for r in range(a.rounds):
+            results["pipeline"].append(_rate(lambda d: pipeline_rate(pipe, d), a.seconds) * CLIP)
+            results["ceiling"].append(ceiling_rate(pool, cores, a.seconds))
+            results["naive"].append(_rate(lambda d: pipeline_rate(naive, d), a.seconds) * CLIP)
+            results["naive_lean"].append(_rate(lambda d: pipeline_rate(lean, d), a.seconds) * CLIP)
+            results["pipeline_tf"].append(
+                _rate(lambda d: pipeline_rate(pipe_tf, d), a.seconds) * CLIP
+            )
+            results["tf_decode"].append(_rate(lambda d: tf_decode_rate(raw_tf, d), a.seconds))
+            print(
+                f"round {r + 1}: "
+                + ", ".join(f"{k} {v[-1]:.0f}" for k, v in results.items())
+                + " frames/s"
+            )
+    med = {k: statistics.median(v) for k, v in results.items()}
+    print(
+        f"\nmedian of {a.rounds} rounds, frames {h}x{w}, crop {crop}, clips of {CLIP}, batch {BATCH}:"
+    )
+    for k, label in (
+        ("pipeline", "train_clips (opencv decoder)"),
+        ("pipeline_tf", "train_clips (tf decoder)"),
+        ("ceiling", f"decode ceiling: cv2.imdecode, {cores} processes"),
+        ("tf_decode", "tf.io.decode_jpeg alone, tf.data on all cores"),
+        ("naive", "naive loader (decodes the whole video)"),
+        ("naive_lean", "naive loader (decodes the clip's frames only)"),
+    ):
+        print(f"  {label:48s} {med[k] / CLIP:9.1f} clips/s {med[k]:10.0f} frames/s")
+        rows += [
+            (f"{k}_frames_per_s", med[k], "frames/s"),
+            (f"{k}_clips_per_s", med[k] / CLIP, "clips/s"),
+        ]
+    ratios = {
+        "pipeline_over_ceiling": med["pipeline"] / med["ceiling"],
+        "pipeline_over_naive": med["pipeline"] / med["naive"],
+        "pipeline_over_naive_lean": med["pipeline"] / med["naive_lean"],
+    }
+    print(
+        f"  pipeline / decode ceiling = {ratios['pipeline_over_ceiling']:.2f} (target >= 0.80); "
+        f"pipeline / naive = {ratios['pipeline_over_naive']:.1f}x (target >= 5x); "
+        f"pipeline / lean naive = {ratios['pipeline_over_naive_lean']:.1f}x"
+    )
+    rows += [(k, v, "ratio") for k, v in ratios.items()]
+    out = Path(a.output or f"results/bench_ucf101_pipeline_{a.frame_size}.csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["measure", "value", "unit", "frame_size", "cores", "load_average"])
+        for name, value, unit in rows:
+            writer.writerow(
+                [name, f"{value:.4g}", unit, a.frame_size, cores, f"{os.getloadavg()[0]:.1f}"]
+            )
+    os.replace(tmp, out)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""Building blocks of the UCF-101 tf.data pipelines: reading shards, drawing clips, decoding,
+cropping, mirroring and mean subtraction (used by ucf101_pipeline.py)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from lrcn_tf.data import ucf101
+
+# Means of the original (BGR 103.939, 116.779, 123.68) in our RGB channel order.
+RGB_MEAN = (123.68, 116.779, 103.939)
+RGB_MEAN_DEFECT = (128.68, 116.779, 103.939)  # the original Python data layer's red mean
+FLOW_MEAN = (128.0, 128.0, 128.0)
+AUTOTUNE = tf.data.AUTOTUNE
+DECODERS = ("opencv", "tf")
+
+
+def means(modality: str, caffe_red_mean: bool) -> tuple[float, float, float]:
+    if modality == "flow":
+        return FLOW_MEAN
+    return RGB_MEAN_DEFECT if caffe_red_mean else RGB_MEAN
+
+
+def normalise(x, mean, scale: float):
+    """uint8 -> float32, mean subtracted, times `scale`."""
+    x = tf.cast(x, tf.float32) - tf.constant(mean, tf.float32)
+    return x * scale if scale != 1.0 else x
+
+
+def mirror(x, modality: str):
+    """Mirrors uint8 images [..., H, W, 3] left-right; flow x (channel 0) becomes 255 - x."""
+    x = tf.reverse(x, axis=[-2])
+    if modality == "flow":
+        x = tf.concat([255 - x[..., :1], x[..., 1:]], axis=-1)
+    return x
+
+
+class ShardSource:
+    """The prepared folder's records for one split and subset, and a name -> index table."""
+
+    def __init__(self, data_dir, split: int, subset: str, modality: str, decoder: str):
+        if modality not in ("rgb", "flow"):
+            raise ValueError(f"modality {modality!r}: use 'rgb' or 'flow'")
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder {decoder!r}: use one of {DECODERS}")
+        self.info = ucf101.load_info(data_dir)
+        if modality == "flow" and self.info.flow == "none":
+            raise ValueError(f"{data_dir} was prepared with --flow none; no flow images")
+        self.videos = ucf101._split_videos(self.info, split, subset)
+        if not self.videos:
+            raise ValueError(f"{data_dir}: split {split} has no prepared {subset} videos")
+        names = {v.name for v in self.videos}
+        shards = sorted(s for s, vids in self.info.shards.items() if names & set(vids))
+        self.files = [str(ucf101.shard_file(data_dir, modality, s)) for s in shards]
+        self.mixed = any(v not in names for s in shards for v in self.info.shards[s])
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant([v.name for v in self.videos]),
+                tf.range(len(self.videos), dtype=tf.int32),
+            ),
+            default_value=-1,
+        )
+        self.modality = modality
+
+    def _serialized(self, shuffle: bool, seed: int | None, repeat: bool):
+        files = tf.data.Dataset.from_tensor_slices(self.files)
+        if shuffle:
+            files = files.shuffle(len(self.files), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            files = files.repeat()
+        return files.interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(len(self.files), 8),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
+
+    def _features(self):
+        context = {
+            "video": tf.io.FixedLenFeature([], tf.string),
+            "label": tf.io.FixedLenFeature([], tf.int64),
+            "height": tf.io.FixedLenFeature([], tf.int64),
+            "width": tf.io.FixedLenFeature([], tf.int64),
+        }
+        # Only this modality's feature list is materialised; the other is skipped.
+        return context, {self.modality: tf.io.FixedLenSequenceFeature([], tf.string)}
+
+    def records(self, shuffle: bool, seed: int | None, repeat: bool):
+        """Parsed records: {"jpegs": string [N], "label", "index", "hw": int32 [2]}."""
+        ds = self._serialized(shuffle, seed, repeat).map(self._parse, num_parallel_calls=AUTOTUNE)
+        if self.mixed:  # a shard also holds videos of the other subset
+            ds = ds.filter(lambda r: r["index"] >= 0)
+        return ds
+
+    def _parse(self, serialized):
+        context, lists = tf.io.parse_single_sequence_example(serialized, *self._features())
+        return {
+            "jpegs": lists[self.modality],
+            "label": tf.cast(context["label"], tf.int32),
+            "index": self.table.lookup(context["video"]),
+            "hw": tf.cast(tf.stack([context["height"], context["width"]]), tf.int32),
+        }
+
+    def record_batches(self, shuffle: bool, seed: int | None, repeat: bool, size: int = 32):
+        """Batches of parsed records, numbered: (batch number, {"jpegs": string [B, N_max]
+        (padded with b""), "length": int32 [B], "label", "hw": int32 [B, 2]}).
+
+        Parsing and sampling a batch of records at once costs a fraction of doing it per
+        record: the per-element overhead of tf.data dominated the training pipeline.
+        """
+        ds = self._serialized(shuffle, seed, repeat).batch(size).enumerate()
+        return ds.map(lambda i, b: (i, self._parse_batch(b)), num_parallel_calls=AUTOTUNE)
+
+    def _parse_batch(self, serialized):
+        context, lists, lengths = tf.io.parse_sequence_example(serialized, *self._features())
+        r = {
+            "jpegs": lists[self.modality],
+            "length": tf.cast(lengths[self.modality], tf.int32),
+            "label": tf.cast(context["label"], tf.int32),
+            "hw": tf.cast(tf.stack([context["height"], context["width"]], axis=1), tf.int32),
+        }
+        if self.mixed:  # a shard also holds videos of the other subset
+            keep = self.table.lookup(context["video"]) >= 0
+            r = {k: tf.boolean_mask(v, keep) for k, v in r.items()}
+        return r
+
+
+def uniform_int(u, k):
+    """floor(u * k) for u in [0, 1): an int in [0, k) (elementwise)."""
+    return tf.minimum(tf.cast(u * tf.cast(k, tf.float32), tf.int32), k - 1)
+
+
+def draw_crops(u, hw, crop: int):
+    """Crop corners and mirror flags from uniforms u [..., 3]: int32 [..., 3] = (y, x, mirrored)."""
+    y = uniform_int(u[..., 0], hw[..., 0] - crop + 1)
+    x = uniform_int(u[..., 1], hw[..., 1] - crop + 1)
+    return tf.stack([y, x, tf.cast(u[..., 2] < 0.5, tf.int32)], axis=-1)
+
+
+def _cv2_clips(jpegs, params, crop: int, flow: bool, squash: bool, mean, scale: float):
+    """Decodes [B, T] JPEGs with each clip's (y, x, mirrored) -> float32 [B, T, crop, crop, 3].
+
+    Each frame is cropped, mirrored and mean-subtracted right after decoding, while it is
+    still in the cache, with OpenCV's vectorised ops: numpy's strided copies and a
+    separate float pass over the batch each cost about as much as the decoding.
+    """
+    b, t = jpegs.shape
+    out = np.empty((b, t, crop, crop, 3), np.float32)
+    sub = (*(float(m) for m in mean), 0.0)
+    # A mirrored flow image has x -> -x, i.e. 255 - x: (255 - x) - 128 = -(x - 127).
+    sub_flip = (127.0, *sub[1:]) if flow else sub
+    mul = (scale, scale, scale, 0.0)
+    mul_flip = (-scale, scale, scale, 0.0) if flow else mul
+    for i in range(b):
+        y, x, flip = (int(v) for v in params[i])
+        for k in range(t):
+            img = cv2.imdecode(np.frombuffer(jpegs[i, k], np.uint8), cv2.IMREAD_COLOR_RGB)
+            if squash and not flip:  # the original's defect: resize the whole frame
+                view = cv2.resize(img, (crop, crop), interpolation=cv2.INTER_LINEAR)
+            else:
+                view = img[y : y + crop, x : x + crop]
+            if flip:
+                view = cv2.flip(view, 1)
+            dst = out[i, k]
+            cv2.subtract(view, sub_flip if flip else sub, dst=dst, dtype=cv2.CV_32F)
+            if (flip and flow) or scale != 1.0:
+                cv2.multiply(dst, mul_flip if flip else mul, dst=dst)
+    return out
+
+
+def decode_clips_opencv(jpegs, params, crop: int, modality: str, squash: bool, mean, scale: float):
+    """A batch of clips through cv2.imdecode: [B, T] strings, [B, 3] -> float32 [B, T, c, c, 3],
+    mean-subtracted and scaled.
+
+    One tf.numpy_function call per batch keeps the per-frame overhead small; cv2.imdecode
+    (libjpeg-turbo with SIMD) releases the GIL, so batches decode in parallel. The function
+    is pure, so it is declared stateless and iterators that use it can be checkpointed.
+    """
+    mean = np.asarray(mean, np.float32)
+    out = tf.numpy_function(
+        lambda j, p: _cv2_clips(j, p, crop, modality == "flow", squash, mean, scale),
+        [jpegs, params],
+        tf.float32,
+        stateful=False,
+    )
+    return tf.ensure_shape(out, [jpegs.shape[0], jpegs.shape[1], crop, crop, 3])
+
+
+def decode_clip_tf(jpegs, params, crop: int, modality: str, squash: bool):
+    """One clip with TF ops only: [T] strings, [3] -> uint8 [T, crop, crop, 3]."""
+    count, flip = jpegs.shape[0], params[2] > 0
+
+    def cropped():  # decode_and_crop_jpeg decodes only the window's blocks
+        window = tf.stack([params[0], params[1], crop, crop])
+        return tf.stack(
+            [tf.io.decode_and_crop_jpeg(jpegs[i], window, channels=3) for i in range(count)]
+        )
+
+    def squashed():
+        full = tf.stack([tf.io.decode_jpeg(jpegs[i], channels=3) for i in range(count)])
+        return tf.cast(tf.round(tf.image.resize(full, [crop, crop])), tf.uint8)
+
+    clip = tf.cond(flip, cropped, squashed) if squash else cropped()
+    clip = tf.cond(flip, lambda: mirror(clip, modality), lambda: clip)
+    return tf.ensure_shape(clip, [count, crop, crop, 3])
+
+
+def decode_video(jpegs, decoder: str):
+    """All frames of a video: [N] strings -> uint8 [N, H, W, 3]."""
+    if decoder == "opencv":
+        out = tf.numpy_function(
+            lambda j: np.stack(
+                [cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR_RGB) for b in j]
+            ),
+            [jpegs],
+            tf.uint8,
+            stateful=False,
+        )
+        return tf.ensure_shape(out, [None, None, None, 3])
+    return tf.map_fn(
+        lambda j: tf.io.decode_jpeg(j, channels=3),
+        jpegs,
+        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+    )
+
+
+def clip_starts_tf(n, clip_length: int, stride: int):
+    """TF twin of ucf101_pipeline.test_clip_starts."""
+    last = tf.maximum(n - clip_length, 0)
+    starts = tf.range(0, last + 1, stride)
+    return tf.cond(starts[-1] < last, lambda: tf.concat([starts, [last]], 0), lambda: starts)
+
+
+def test_crops(clip, crop: int, crops: str, modality: str):
+    """[T, H, W, 3] uint8 -> [C, T, crop, crop, 3]: centre, or 4 corners + centre + mirrors."""
+    h, w = tf.shape(clip)[1], tf.shape(clip)[2]
+    cy, cx = (h - crop) // 2, (w - crop) // 2
+    if crops == "center":
+        corners = [(cy, cx)]
+    else:
+        corners = [(0, 0), (0, w - crop), (h - crop, 0), (h - crop, w - crop), (cy, cx)]
+    out = [clip[:, y : y + crop, x : x + crop] for y, x in corners]
+    if crops == "ten":
+        out += [mirror(c, modality) for c in out]
+    return tf.stack(out)

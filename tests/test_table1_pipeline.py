@@ -1,0 +1,118 @@
+"""Table 1 end to end on a tiny generated UCF-101: train, resume, evaluate, fuse, mirrored."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lrcn_tf.configs import build
+from lrcn_tf.evaluation import activity as ev
+
+FAST = ["train.max_iter=4", "train.checkpoint_every=2", "train.batch_size=4"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    from lrcn_tf.data.synthetic_ucf101 import ensure_synthetic_ucf101
+
+    # 2 classes x 10 groups: split 1 tests on g01-g07 and trains on g08-g10.
+    return ensure_synthetic_ucf101(
+        tmp_path_factory.mktemp("ucf") / "synthetic_ucf101",
+        num_classes=2,
+        num_groups=10,
+        clips_per_group=1,
+        workers=1,
+        progress=False,
+    )
+
+
+def _row(name, data_dir, workdir, init=None, extra=()):
+    from lrcn_tf.training import activity as task
+
+    cfg = build(name, "smoke", [*FAST, *extra])
+    return task.run_row(
+        cfg, dataset="synthetic_ucf101", data_dir=data_dir, workdir=workdir, init=init
+    )
+
+
+def test_rows_train_evaluate_fuse_and_are_reused(data_dir, tmp_path):
+    from lrcn_tf.training import activity as task
+
+    rows = {}
+    for modality in ("rgb", "flow"):
+        sf = _row(f"table1/single_frame/{modality}", data_dir, tmp_path)
+        rows[modality] = sf
+        assert sf.weights_path.exists() and (sf.run_dir / "ckpt" / "tensorboard").is_dir()
+        saved = ev.load_scores(sf.scores_path)
+        assert len(saved["videos"]) == 14  # 2 classes x 7 test groups
+        np.testing.assert_allclose(saved["scores"].sum(axis=1), 1.0, rtol=1e-5)
+        assert sf.accuracy == pytest.approx(ev.accuracy(saved["scores"], saved["labels"]))
+    lrcn = _row("table1/lrcn_fc6/rgb", data_dir, tmp_path, init=rows["rgb"])
+    assert lrcn.run_id != rows["rgb"].run_id and lrcn.scores_path.exists()
+    with pytest.raises(ValueError, match="pass init="):
+        _row("table1/lrcn_fc7/rgb", data_dir, tmp_path)
+
+    # The same row again: the saved scores are reused, nothing is retrained.
+    mtime = rows["rgb"].weights_path.stat().st_mtime_ns
+    again = _row("table1/single_frame/rgb", data_dir, tmp_path)
+    assert again.run_id == rows["rgb"].run_id and again.accuracy == rows["rgb"].accuracy
+    assert rows["rgb"].weights_path.stat().st_mtime_ns == mtime
+
+    run_id, accs, (ps, curve) = task.fuse_rows(rows["rgb"], rows["flow"], tmp_path)
+    r = ev.load_scores(rows["rgb"].scores_path)
+    f = ev.load_scores(rows["flow"].scores_path)
+    want = ev.accuracy((r["scores"] + 2 * f["scores"]) / 3, r["labels"])
+    assert accs["fusion_third"] == pytest.approx(want)
+    assert curve[0] == pytest.approx(rows["flow"].accuracy)
+    assert curve[-1] == pytest.approx(rows["rgb"].accuracy)
+    assert (tmp_path / run_id / "fusion_sweep.png").exists()
+
+
+def test_killed_training_resumes_from_its_checkpoint(data_dir, tmp_path):
+    from lrcn_tf.training import activity as task
+
+    cfg = build("table1/single_frame/flow", "smoke", FAST)
+    # "Killed" after step 2: a run with max_iter 2 leaves the checkpoint of step 2 behind.
+    short = build("table1/single_frame/flow", "smoke", [*FAST, "train.max_iter=2"])
+    task.train(short, data_dir, tmp_path / "ckpt")
+    model, history = task.train(cfg, data_dir, tmp_path / "ckpt")
+    assert history["resumed_from"] == 2 and history["step"] == 4
+    straight, _ = task.train(cfg, data_dir, tmp_path / "other")
+    for a, b in zip(model.weights, straight.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+MIRRORED = textwrap.dedent(
+    """
+    import sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from lrcn_tf.configs import build
+    from lrcn_tf.training import activity as task
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert strategy.num_replicas_in_sync == 2
+    cfg = build("table1/lrcn_fc6/rgb", "smoke",
+                ["train.max_iter=2", "train.batch_size=4", "train_clip_length=4"])
+    model, history = task.train(cfg, sys.argv[1], sys.argv[2], strategy=strategy)
+    assert history["step"] == 2, history
+    print("replicas", strategy.num_replicas_in_sync, "loss", history["losses"][-1][1])
+    """
+)
+
+
+def test_mirrored_strategy_on_two_cpu_devices(data_dir, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run(
+        [sys.executable, "-c", MIRRORED, str(data_dir), str(tmp_path / "ckpt")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "replicas 2 loss" in proc.stdout
