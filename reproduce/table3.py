@@ -70,7 +70,14 @@ def main(argv: list[str]) -> int:
     if s.synthetic and not FLAGS.data_dir:
         captions.ensure_synthetic(s.data_dir, s.dataset)
     info = captions.load_info(s.data_dir)
-    overrides = list(s.overrides)
+    # --seed arrives as train.seed; this table's configs have one seed per training stage.
+    overrides = []
+    for o in s.overrides:
+        if o.startswith("train.seed="):
+            seed = o.split("=", 1)[1]
+            overrides += [f"stage1.seed={seed}", f"stage2.seed={seed}", f"encoder.pretext_train.seed={seed}"]
+        else:
+            overrides.append(o)
     if FLAGS.beam_size is not None:
         overrides.append(f"beam_size={FLAGS.beam_size}")
     cfg = configs.build(f"table3/lrcn_{FLAGS.variant}", s.preset, overrides)

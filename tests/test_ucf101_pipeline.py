@@ -148,3 +148,31 @@ def test_video_scores_average_per_video():
     np.testing.assert_allclose(s[0], [0.5, 0.5])
     np.testing.assert_allclose(s[2], [0.2, 0.8])
     assert np.isnan(s[1]).all()
+
+
+@pytest.mark.parametrize("modality", ["rgb", "flow"])
+@pytest.mark.parametrize("squash", [False, True])
+def test_opencv_and_tf_decoders_agree(data, modality, squash):
+    """The fast OpenCV path (crop, mirror, flow inversion, mean, scale in numpy/cv2) against
+    the graph-only path: same draws, the same values except where decode_and_crop_jpeg
+    upsamples chroma differently at the crop's edges (and resize rounding when squashing)."""
+    kw = dict(batch_size=6, seed=4, scale=0.5, crop_only_when_mirroring=squash, **FAST)
+    a = next(iter(up.train_clips(data, 1, modality, **kw)))
+    b = next(iter(up.train_clips(data, 1, modality, decoder="tf", **kw)))
+    np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
+    diff = np.abs(a[0].numpy() - b[0].numpy())
+    assert diff.mean() < (0.1 if squash else 0.01), diff.mean()
+    assert (diff > 1e-4).mean() < (0.1 if squash else 0.01), (diff > 1e-4).mean()
+
+
+def test_iterator_checkpoint_resumes_the_stream(data, tmp_path):
+    """The trainer checkpoints the dataset iterator; the OpenCV decoder must not prevent it."""
+    it = iter(up.train_clips(data, 1, "flow", batch_size=4, seed=9, **FAST))
+    next(it)
+    ckpt = tf.train.Checkpoint(iterator=it)
+    path = ckpt.save(str(tmp_path / "it"))
+    expected = next(it)
+    ckpt.restore(path)
+    again = next(it)
+    np.testing.assert_array_equal(again[0].numpy(), expected[0].numpy())
+    np.testing.assert_array_equal(again[1].numpy(), expected[1].numpy())

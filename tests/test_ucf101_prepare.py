@@ -8,6 +8,7 @@ import sys
 import types
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -84,6 +85,13 @@ def prepared(release, tmp_path_factory):
         *release, out, min_size=None, videos_per_shard=3, progress=False
     )
     return out, summary
+
+
+def test_fixture_videos_are_xvid_avis(release):
+    with av.open(str(release[0] / _name("HandstandPushups", 1, 1))) as c:
+        s = c.streams.video[0]
+        assert c.format.name == "avi" and s.codec_context.codec_tag == "XVID"
+        assert (s.codec_context.name, s.frames, s.width, s.height) == ("mpeg4", 24, W, H)
 
 
 def test_manifest_labels_statuses_and_classes(release, prepared):

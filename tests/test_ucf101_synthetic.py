@@ -1,12 +1,14 @@
 """synthetic_ucf101: each class moves as documented, pair partners share their per-frame
 motions (only the order differs), and rendering is deterministic."""
 
+import json
 import math
 
 import numpy as np
 import pytest
 
 from lrcn_tf.data import synthetic_ucf101 as syn
+from lrcn_tf.data import ucf101
 from lrcn_tf.data.synthetic_ucf101_motion import (
     CLASS_MOTIONS,
     MAX_SPEED,
@@ -121,3 +123,19 @@ def test_plan_and_spec_validation():
         with pytest.raises(ValueError):
             syn.SyntheticSpec(**bad).validate()
     assert math.isclose(syn.SCENE_TIE, 0.3)
+
+
+def test_ensure_redoes_a_partial_folder_left_with_other_parameters(tmp_path):
+    small = dict(num_classes=2, num_groups=8, clips_per_group=1)
+    stale = syn.SyntheticSpec(num_classes=2, num_groups=8, clips_per_group=(1, 1), seed=7)
+    syn.generate(tmp_path / "d.partial" / "raw", stale, progress=False)  # a killed other call
+    out = syn.ensure_synthetic_ucf101(tmp_path / "d", **small, workers=1, progress=False)
+    assert out == tmp_path / "d" and not (tmp_path / "d.partial").exists()
+    assert '"seed": 0' in (out / "raw" / "synthetic.json").read_text()
+    with pytest.raises(ValueError, match="generated with"):
+        syn.generate(out / "raw", stale, progress=False)
+    # A cache folder written by an older version of the format is remade, not misread.
+    info = json.loads((out / "dataset.json").read_text())
+    (out / "dataset.json").write_text(json.dumps({**info, "format": "lrcn_tf.ucf101/1"}))
+    syn.ensure_synthetic_ucf101(out, **small, workers=1, progress=False)
+    assert json.loads((out / "dataset.json").read_text())["format"] == ucf101.FORMAT

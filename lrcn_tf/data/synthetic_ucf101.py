@@ -24,6 +24,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -261,6 +262,12 @@ def generate(
     spec.validate()
     root = Path(root)
     src, splits = root / "UCF-101", root / "ucfTrainTestlist"
+    # Present videos are only reused if they were made from the same parameters.
+    stamp, wanted = root / "synthetic.json", json.dumps(dataclasses.asdict(spec), sort_keys=True)
+    if stamp.exists() and stamp.read_text() != wanted:
+        raise ValueError(f"{root} holds videos generated with {stamp.read_text()}, not {wanted}")
+    root.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(wanted)
     plan = video_plan(spec)
     for cls, g, c in tqdm(plan, desc="synthetic_ucf101 videos", disable=not progress, unit="video"):
         path = src / file_name(cls, g, c)
@@ -307,6 +314,8 @@ def ensure_synthetic_ucf101(
     spec.validate()
     out_dir = Path(out_dir)
     wanted = json.loads(json.dumps(dataclasses.asdict(spec)))
+    if out_dir.exists() and _older_format(out_dir):
+        shutil.rmtree(out_dir)  # our own cache, written by an older version: remake it
     if out_dir.exists():
         info = ucf101.load_info(out_dir)
         if info.synthetic != wanted or info.flow != flow:
@@ -316,13 +325,26 @@ def ensure_synthetic_ucf101(
             )
         return out_dir
     partial = out_dir.with_name(out_dir.name + ".partial")
-    summary = prepare_synthetic(
-        partial, spec, flow=flow, workers=workers or os.cpu_count() or 1, progress=progress
-    )
+    kwargs = dict(flow=flow, workers=workers or os.cpu_count() or 1, progress=progress)
+    try:
+        summary = prepare_synthetic(partial, spec, **kwargs)  # resumes a killed call's work
+    except ValueError:  # a killed call with other parameters left it: ours to redo
+        shutil.rmtree(partial)
+        summary = prepare_synthetic(partial, spec, **kwargs)
     if summary["failed"]:  # generated videos never fail unless something is broken
         raise RuntimeError(f"synthetic_ucf101: {summary['text']}")
     os.replace(partial, out_dir)
     return out_dir
+
+
+def _older_format(out_dir: Path) -> bool:
+    from lrcn_tf.data import ucf101
+
+    try:
+        d = json.loads((out_dir / ucf101.INFO_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return d.get("dataset") == "synthetic_ucf101" and d.get("format") != ucf101.FORMAT
 
 
 __all__ = [

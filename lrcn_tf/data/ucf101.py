@@ -27,7 +27,7 @@ from lrcn_tf.runtime import write_text_atomic
 SPLITS = (1, 2, 3)
 MANIFEST_COLUMNS = ("video", "label", "class_name", "num_frames", "status")
 INFO_FILE = "dataset.json"
-FORMAT = "lrcn_tf.ucf101/1"
+FORMAT = "lrcn_tf.ucf101/2"  # 2: one shard file per modality
 _GROUP = re.compile(r"_g(\d+)_c(\d+)\.[^./]+$", re.IGNORECASE)
 
 

@@ -15,6 +15,9 @@ RGB_MEAN_DEFECT = (128.68, 116.779, 103.939)  # the original Python data layer's
 FLOW_MEAN = (128.0, 128.0, 128.0)
 AUTOTUNE = tf.data.AUTOTUNE
 DECODERS = ("opencv", "tf")
+# TF's default IDCT is INTEGER_FAST (off by up to 4 levels); the accurate one decodes exactly
+# as libjpeg-turbo in OpenCV does, so both decoders give the same pixels.
+DCT = "INTEGER_ACCURATE"
 
 
 def means(modality: str, caffe_red_mean: bool) -> tuple[float, float, float]:
@@ -195,11 +198,16 @@ def decode_clip_tf(jpegs, params, crop: int, modality: str, squash: bool):
     def cropped():  # decode_and_crop_jpeg decodes only the window's blocks
         window = tf.stack([params[0], params[1], crop, crop])
         return tf.stack(
-            [tf.io.decode_and_crop_jpeg(jpegs[i], window, channels=3) for i in range(count)]
+            [
+                tf.io.decode_and_crop_jpeg(jpegs[i], window, channels=3, dct_method=DCT)
+                for i in range(count)
+            ]
         )
 
     def squashed():
-        full = tf.stack([tf.io.decode_jpeg(jpegs[i], channels=3) for i in range(count)])
+        full = tf.stack(
+            [tf.io.decode_jpeg(jpegs[i], channels=3, dct_method=DCT) for i in range(count)]
+        )
         return tf.cast(tf.round(tf.image.resize(full, [crop, crop])), tf.uint8)
 
     clip = tf.cond(flip, cropped, squashed) if squash else cropped()
@@ -220,7 +228,7 @@ def decode_video(jpegs, decoder: str):
         )
         return tf.ensure_shape(out, [None, None, None, 3])
     return tf.map_fn(
-        lambda j: tf.io.decode_jpeg(j, channels=3),
+        lambda j: tf.io.decode_jpeg(j, channels=3, dct_method=DCT),
         jpegs,
         fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
     )

@@ -21,8 +21,10 @@ memory is bounded by the chunk sizes whatever the test size (Flickr30k: 5,000 x 
   benchmark and as a cross-check. Both agree within float32 round-off (tested to 1e-4).
 
 Captions are sorted by length before chunking so a chunk carries little padding; padded
-steps are never counted. Computation is in float32 even under a mixed-precision policy (a
-retrieval score sums up to ~20 log-probabilities; half precision would blur near-ties).
+steps are never counted. The factored path's pairwise part (recurrences, softmax) runs in
+float32 even under a mixed-precision policy (a retrieval score sums ~20 log-probabilities;
+half precision would blur near-ties); the word part and the naive path run at the policy's
+precision.
 """
 
 from __future__ import annotations

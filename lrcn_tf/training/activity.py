@@ -76,6 +76,8 @@ def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data
     common = dict(
         batch_size=cfg.train.batch_size, crop_size=size, seed=cfg.train.seed, scale=cfg.input_scale
     )
+    if cfg.shuffle_buffer is not None:
+        common["shuffle_buffer"] = cfg.shuffle_buffer
     if cfg.is_lrcn:
         return ucf101_pipeline.train_clips(
             data_dir, cfg.split, cfg.modality, clip_length=cfg.train_clip_length, **common
