@@ -79,7 +79,7 @@ def _decode_for(seconds):
     n, cpu, end = 0, time.process_time(), time.perf_counter() + seconds
     while time.perf_counter() < end:
         for j in _JPEGS[:256]:
-            cv2.imdecode(j, cv2.IMREAD_COLOR_RGB)
+            ops.imdecode_rgb(j)
         n += min(256, len(_JPEGS))
         _JPEGS[:] = _JPEGS[256:] + _JPEGS[:256]  # rotate so every frame gets its turn
     return n, time.process_time() - cpu
@@ -114,7 +114,7 @@ def naive_loader(files, crop, whole):
             jpegs = [f.bytes_list.value[0] for f in ex.feature_lists.feature_list["rgb"].feature]
 
             def decode(j):
-                return cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR_RGB)
+                return ops.imdecode_rgb(np.frombuffer(j, np.uint8))
 
             n = len(jpegs)
             start = rng.integers(0, max(n - CLIP, 0) + 1)
@@ -137,8 +137,15 @@ def naive_loader(files, crop, whole):
 
 
 def prepare_rates(raw: Path, work: Path, workers: int) -> dict:
+    """Prepares `raw` with `workers` processes; rates exclude the workers' start-up.
+
+    With 1 worker the work runs in this process, so its CPU time per video is measured too.
+    """
     out = work / f"prepared_w{workers}"
     shutil.rmtree(out, ignore_errors=True)
+    import tensorflow  # noqa: F401 - already imported; keeps the CPU count to the work
+
+    cpu = time.process_time()
     s = ucf101_prepare.prepare(
         raw / "UCF-101",
         raw / "ucfTrainTestlist",
@@ -147,13 +154,15 @@ def prepare_rates(raw: Path, work: Path, workers: int) -> dict:
         workers=workers,
         progress=False,
     )
+    cpu = time.process_time() - cpu
     busy = s["seconds"] - s["startup_seconds"]
     return {
         "videos_per_s": s["videos_done"] / busy,
         "flow_frames_per_s": s["flow_frames_done"] / busy,
+        "cpu_per_video": cpu / s["videos_done"] if workers == 1 else None,
         "startup_s": s["startup_seconds"],
         "videos": s["videos_done"],
-        "out": out,
+        "flow_frames": s["flow_frames_done"],
     }
 
 
@@ -187,12 +196,24 @@ def main() -> None:
         r = prepare_rates(work / "raw", work, workers)
         print(
             f"prepare, {workers} worker(s): {r['videos_per_s']:.1f} videos/s, "
-            f"{r['flow_frames_per_s']:.0f} flow frames/s ({r['videos']} videos; start-up {r['startup_s']:.1f}s not counted)"
+            f"{r['flow_frames_per_s']:.0f} flow frames/s ({r['videos']} videos; worker start-up "
+            f"{r['startup_s']:.1f}s not counted)"
         )
         rows += [
             (f"prepare_{workers}w_videos_per_s", r["videos_per_s"], "videos/s"),
             (f"prepare_{workers}w_flow_frames_per_s", r["flow_frames_per_s"], "frames/s"),
         ]
+        if r["cpu_per_video"]:
+            per_flow = r["cpu_per_video"] * r["videos"] / max(r["flow_frames"], 1)
+            print(
+                f"  CPU {r['cpu_per_video'] * 1e3:.1f} ms a video: an idle machine does "
+                f"{1 / r['cpu_per_video']:.1f} videos/s ({1 / per_flow:.0f} flow frames/s) per worker"
+            )
+            rows += [
+                ("prepare_cpu_ms_per_video", r["cpu_per_video"] * 1e3, "ms"),
+                ("prepare_idle_videos_per_s_per_worker", 1 / r["cpu_per_video"], "videos/s"),
+                ("prepare_idle_flow_frames_per_s_per_worker", 1 / per_flow, "frames/s"),
+            ]
     data = work / "prepared_w2"
     info = ucf101.load_info(data)
     crop = info.crop_size

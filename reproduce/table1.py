@@ -5,10 +5,11 @@ r"""Table 1: UCF-101 activity recognition, single frame vs LRCN-fc6 / LRCN-fc7, 
     python -m reproduce.table1 --split 1 --dataset ucf101 --data_dir DIR --preset paper
 
 Hardware and time: with no `--data_dir` the embedded synthetic_ucf101 is generated and
-prepared on first use (about a minute), then `--split all` with the default preset trains and
-evaluates the 18 models (3 splits x 2 inputs x 3 models) in about 11 minutes on 2 CPU cores;
-`--preset smoke --split 1` in about a minute. The paper preset (hybrid CaffeNet, up to 70,000
-SGD steps of 24 x 16 frames per model) wants GPUs: `--strategy mirrored` uses all of them.
+prepared on first use (20 s to 2 min), then `--split all` with the default preset trains and
+evaluates the 18 models (3 splits x 2 inputs x 3 models): 11 min 35 s in all on the 2-core
+development machine while other jobs kept its load average at 6-7; `--preset smoke --split 1`
+takes about a minute. The paper preset (hybrid CaffeNet, up to 70,000 SGD steps of 24 x 16
+frames per model) wants GPUs: `--strategy mirrored` uses all of them.
 
 For every split and input: single_frame is trained first, then lrcn_fc6 and lrcn_fc7 start
 from its CNN (as the original did); every model is evaluated on the split's test videos with

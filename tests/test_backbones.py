@@ -67,6 +67,24 @@ def test_caffenet_has_bvlc_reference_parameter_count():
     assert names.index("pool1") < names.index("norm1")  # CaffeNet: pooling before LRN
 
 
+def test_grouped_conv_equals_keras_grouped_conv():
+    import keras
+
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, 9, 9, 8)).astype("float32"))
+    ours = backbones.GroupedConv2D(6, 3, strides=2, groups=2)
+    ref = keras.layers.Conv2D(6, 3, strides=2, groups=2)
+    ours.build(x.shape)
+    ref.build(x.shape)
+    ref.set_weights(ours.get_weights())
+    with tf.GradientTape(persistent=True) as tape:
+        a, b = ours(x), ref(x)
+        la, lb = tf.reduce_sum(a**2), tf.reduce_sum(b**2)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    for ga, gb in zip(tape.gradient(la, ours.weights), tape.gradient(lb, ref.weights)):
+        np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-4)
+    assert ours.kernel.shape == (3, 3, 4, 6)
+
+
 def test_grouped_convolution_trains_on_cpu():
     net = backbones.hybrid_caffenet((67, 67, 3), fc_units=8, dropout=None)
     x = np.random.default_rng(0).normal(size=(2, 67, 67, 3)).astype("float32")

@@ -176,3 +176,20 @@ def test_iterator_checkpoint_resumes_the_stream(data, tmp_path):
     again = next(it)
     np.testing.assert_array_equal(again[0].numpy(), expected[0].numpy())
     np.testing.assert_array_equal(again[1].numpy(), expected[1].numpy())
+
+
+def test_mirror_switch_only_drops_the_mirroring(data):
+    """Same seed, same draws: with mirror=False every clip is the unmirrored twin of the clip
+    drawn with mirroring on (synthetic_ucf101 needs this: it has mirror-image class pairs)."""
+    kw = dict(batch_size=8, seed=2, **FAST)
+    on = next(iter(up.train_clips(data, 1, "rgb", **kw)))
+    off = next(iter(up.train_clips(data, 1, "rgb", mirror=False, **kw)))
+    np.testing.assert_array_equal(on[1].numpy(), off[1].numpy())
+    kinds = []
+    for a, b in zip(on[0].numpy(), off[0].numpy()):
+        if np.array_equal(a, b):
+            kinds.append("same")
+        else:
+            np.testing.assert_allclose(a, b[:, :, ::-1, :], atol=1e-5)
+            kinds.append("mirrored")
+    assert set(kinds) == {"same", "mirrored"}

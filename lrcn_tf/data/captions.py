@@ -128,7 +128,9 @@ def load_karpathy(json_path: str | Path, image_root: str | Path) -> list[ImageRe
         sentences = _field(entry, "sentences", list, where)
         if not sentences:
             raise CaptionDataError(f"{where}: no sentences")
-        raws = tuple(_field(s, "raw", str, f"{where}.sentences[{j}]") for j, s in enumerate(sentences))
+        raws = tuple(
+            _field(s, "raw", str, f"{where}.sentences[{j}]") for j, s in enumerate(sentences)
+        )
         tokens = None
         if all(isinstance(s.get("tokens"), list) for s in sentences):
             tokens = tuple(tuple(str(t) for t in s["tokens"]) for s in sentences)
@@ -180,7 +182,9 @@ def load_coco_captions(
         out.append(ImageRecord(image_id, filename, path, split, tuple(caps[image_id])))
     missing = sorted(set(caps) - seen)
     if missing:
-        raise CaptionDataError(f"{json_path}: annotations name image ids not in images: {missing[:5]}")
+        raise CaptionDataError(
+            f"{json_path}: annotations name image ids not in images: {missing[:5]}"
+        )
     return out
 
 
@@ -197,9 +201,13 @@ def load_info(data_dir: str | Path) -> CaptionDatasetInfo:
         )
     info = _read_json(data_dir / "info.json")
     if info.get("format_version") != FORMAT_VERSION or info.get("kind") != "captions":
-        raise CaptionDataError(f"{data_dir}/info.json: not a caption dataset of format {FORMAT_VERSION}")
+        raise CaptionDataError(
+            f"{data_dir}/info.json: not a caption dataset of format {FORMAT_VERSION}"
+        )
     vocab = text.Vocabulary.load(data_dir / "vocabulary.txt")
-    return CaptionDatasetInfo(info["dataset"], vocab, info.get("image_size"), info["splits"], data_dir)
+    return CaptionDatasetInfo(
+        info["dataset"], vocab, info.get("image_size"), info["splits"], data_dir
+    )
 
 
 def load_split(data_dir: str | Path, split: str) -> list[PreparedImage]:

@@ -44,13 +44,19 @@ def define_prepare_flags() -> None:
     flags.DEFINE_multi_string(
         "coco_captions", [], "SPLIT:CAPTIONS_JSON:IMAGE_SUBFOLDER (COCO's own files), repeatable."
     )
-    flags.DEFINE_enum("tokenizer", "original", ["original", "karpathy"], "Tokenisation of captions.")
+    flags.DEFINE_enum(
+        "tokenizer", "original", ["original", "karpathy"], "Tokenisation of captions."
+    )
     flags.DEFINE_integer("min_count", text.MIN_COUNT, "Least training count of a vocabulary word.")
     flags.DEFINE_integer("image_size", None, "Square size images are stored at (0: as they are). "
                          "Default: 256 for real data, 0 for synthetic.")  # fmt: skip
-    flags.DEFINE_enum("restval", "train", ["train", "val", "drop"], "Where Karpathy's restval goes.")
+    flags.DEFINE_enum(
+        "restval", "train", ["train", "val", "drop"], "Where Karpathy's restval goes."
+    )
     flags.DEFINE_integer("synthetic_seed", 0, "synthetic_*: generation seed.")
-    flags.DEFINE_string("synthetic_sizes", "train=600,val=50,test=100", "synthetic_*: images per split.")
+    flags.DEFINE_string(
+        "synthetic_sizes", "train=600,val=50,test=100", "synthetic_*: images per split."
+    )
 
 
 def _parse_sizes(spec: str) -> dict[str, int]:
@@ -59,7 +65,9 @@ def _parse_sizes(spec: str) -> dict[str, int]:
     except ValueError:
         raise ValueError(f"--synthetic_sizes {spec!r}: use train=N,val=N,test=N") from None
     if set(sizes) - set(captions.SPLITS) or sizes.get("train", 0) <= 0 or sizes.get("test", 0) <= 0:
-        raise ValueError(f"--synthetic_sizes {spec!r}: train and test must be > 0; splits {captions.SPLITS}")
+        raise ValueError(
+            f"--synthetic_sizes {spec!r}: train and test must be > 0; splits {captions.SPLITS}"
+        )
     return sizes
 
 
@@ -71,7 +79,9 @@ def prepare_main(argv) -> int:
     if len(argv) > 1:
         raise flags.Error(f"unexpected arguments: {argv[1:]}")
     if f.dataset in SYNTHETIC:
-        out = ensure_synthetic(f.out, f.dataset, sizes=_parse_sizes(f.synthetic_sizes), seed=f.synthetic_seed)
+        out = ensure_synthetic(
+            f.out, f.dataset, sizes=_parse_sizes(f.synthetic_sizes), seed=f.synthetic_seed
+        )
         print(f"{f.dataset} ready in {out}")
         return 0
     if not f.images:
@@ -191,7 +201,9 @@ def prepare(
                     bar.update()
         bar.close()
         (partial / f"{split}.json").write_text(json.dumps(entries))
-        refs.update(type="captions", info={"description": f"{dataset} {split} references"}, licenses=[])
+        refs.update(
+            type="captions", info={"description": f"{dataset} {split} references"}, licenses=[]
+        )
         (partial / f"references_{split}.json").write_text(json.dumps(refs))
     info = {"kind": "captions", "format_version": captions.FORMAT_VERSION, "dataset": dataset,
             "image_size": image_size, "splits": counts, "vocab_size": len(vocab),
@@ -262,7 +274,9 @@ def ensure_synthetic(
     _check_replaceable(data_dir)
     work = data_dir.with_name(data_dir.name + ".generating")
     shutil.rmtree(work, ignore_errors=True)
-    karpathy, image_root = synthetic_captions.write_dataset(work / "raw", dataset, sizes, image_size, seed)
+    karpathy, image_root = synthetic_captions.write_dataset(
+        work / "raw", dataset, sizes, image_size, seed
+    )
     records = captions.load_karpathy(karpathy, image_root)
     prepare(records, work / "prepared", dataset, {"generated": params}, image_size=None)
     os.replace(work / "raw", work / "prepared" / "raw")

@@ -248,7 +248,9 @@ def describe(scene: Scene, rng: np.random.Generator, n: int = 5) -> list[str]:
 # -- pretext task (our ImageNet stand-in) -----------------------------------------------------
 
 
-def pretext_batch(rng: np.random.Generator, n: int, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def pretext_batch(
+    rng: np.random.Generator, n: int, size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     """`n` one-group scenes (uint8 RGB) and their class: shape x colour (NUM_PRETEXT_CLASSES).
 
     Like ImageNet, one kind of object per image and a label naming it; count, size, place and

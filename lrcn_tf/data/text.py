@@ -71,9 +71,7 @@ class Vocabulary:
         return len(self.words)
 
     @classmethod
-    def build(
-        cls, sentences: Iterable[Sequence[str]], min_count: int = MIN_COUNT
-    ) -> Vocabulary:
+    def build(cls, sentences: Iterable[Sequence[str]], min_count: int = MIN_COUNT) -> Vocabulary:
         """The original rule: words seen >= `min_count` times, by count then alphabetically.
 
         Args:
@@ -81,7 +79,9 @@ class Vocabulary:
           min_count: the least count that keeps a word (5 in the original).
         """
         counts = collections.Counter(w for s in sentences for w in s)
-        kept = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
+        kept = sorted(
+            (w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w)
+        )
         return cls([w for w in kept if w not in (EOS_TOKEN, UNK_TOKEN)])
 
     def encode(self, tokens: Sequence[str]) -> list[int]:

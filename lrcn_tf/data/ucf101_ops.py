@@ -20,6 +20,16 @@ DECODERS = ("opencv", "tf")
 DCT = "INTEGER_ACCURATE"
 
 
+_RGB_FLAG = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.10 decodes straight to RGB
+
+
+def imdecode_rgb(buf: np.ndarray) -> np.ndarray:
+    """cv2.imdecode of a JPEG buffer (uint8 array) to RGB."""
+    if _RGB_FLAG is not None:
+        return cv2.imdecode(buf, _RGB_FLAG)
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 def means(modality: str, caffe_red_mean: bool) -> tuple[float, float, float]:
     if modality == "flow":
         return FLOW_MEAN
@@ -159,7 +169,7 @@ def _cv2_clips(jpegs, params, crop: int, flow: bool, squash: bool, mean, scale: 
     for i in range(b):
         y, x, flip = (int(v) for v in params[i])
         for k in range(t):
-            img = cv2.imdecode(np.frombuffer(jpegs[i, k], np.uint8), cv2.IMREAD_COLOR_RGB)
+            img = imdecode_rgb(np.frombuffer(jpegs[i, k], np.uint8))
             if squash and not flip:  # the original's defect: resize the whole frame
                 view = cv2.resize(img, (crop, crop), interpolation=cv2.INTER_LINEAR)
             else:
@@ -219,9 +229,7 @@ def decode_video(jpegs, decoder: str):
     """All frames of a video: [N] strings -> uint8 [N, H, W, 3]."""
     if decoder == "opencv":
         out = tf.numpy_function(
-            lambda j: np.stack(
-                [cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR_RGB) for b in j]
-            ),
+            lambda j: np.stack([imdecode_rgb(np.frombuffer(b, np.uint8)) for b in j]),
             [jpegs],
             tf.uint8,
             stateful=False,

@@ -39,7 +39,7 @@ def test_clip_starts(num_frames: int, clip_length: int = 16, stride: int = 8) ->
 
 
 def _training(src, sample, draws, *, batch_size, crop, seed, shuffle_buffer, repeat, scale,
-              squash, caffe_red_mean, decoder):  # fmt: skip
+              squash, caffe_red_mean, decoder, mirror=True):  # fmt: skip
     """records -> sample (JPEG bytes [T], crop/mirror, label) -> shuffle -> batch -> decode.
 
     `sample(r, u)` maps a batch of parsed records and uniforms u [B, draws] to (jpegs
@@ -51,7 +51,10 @@ def _training(src, sample, draws, *, batch_size, crop, seed, shuffle_buffer, rep
     def draw(i, r):
         # Stateless draws keyed by (seed, batch number): the same seed, the same stream.
         u = tf.random.stateless_uniform([tf.shape(r["label"])[0], draws], tf.stack([base, i]))
-        return sample(r, u)
+        jpegs, params, labels = sample(r, u)
+        if not mirror:  # clear the mirror flag (column 2 of the crop parameters)
+            params = params * tf.constant([1, 1, 0], params.dtype)
+        return jpegs, params, labels
 
     ds = src.record_batches(shuffle=True, seed=seed, repeat=repeat)
     ds = ds.map(draw, num_parallel_calls=AUTOTUNE).unbatch()
@@ -89,6 +92,7 @@ def train_clips(
     crop_only_when_mirroring: bool = False,
     caffe_red_mean: bool = False,
     decoder: str = "opencv",
+    mirror: bool = True,
 ) -> tf.data.Dataset:
     """Training clips of one split for the LRCN models.
 
@@ -110,6 +114,8 @@ def train_clips(
       caffe_red_mean: reproduce the original Python layer's red mean of 128.68.
       decoder: "opencv" (cv2.imdecode, a batch per call; the fastest here) or "tf"
         (tf.io.decode_and_crop_jpeg, graph ops only).
+      mirror: the recipe's random mirror (p = 0.5). Turn it off only for data whose classes
+        are not mirror-invariant (synthetic_ucf101 has mirror-image class pairs).
 
     Returns:
       Dataset of (float32 [B, T, crop, crop, 3], int32 [B]).
@@ -128,6 +134,7 @@ def train_clips(
         src, sample, 4, batch_size=batch_size, crop=crop, seed=seed,
         shuffle_buffer=shuffle_buffer, repeat=repeat, scale=scale,
         squash=crop_only_when_mirroring, caffe_red_mean=caffe_red_mean, decoder=decoder,
+        mirror=mirror,
     )  # fmt: skip
 
 
@@ -146,6 +153,7 @@ def train_frames(
     crop_only_when_mirroring: bool = False,
     caffe_red_mean: bool = False,
     decoder: str = "opencv",
+    mirror: bool = True,
 ) -> tf.data.Dataset:
     """Training frames of one split for the single-frame model (each frame its own crop/mirror).
 
@@ -171,6 +179,7 @@ def train_frames(
         src, sample, 4 * k, batch_size=batch_size, crop=crop, seed=seed,
         shuffle_buffer=shuffle_buffer, repeat=repeat, scale=scale,
         squash=crop_only_when_mirroring, caffe_red_mean=caffe_red_mean, decoder=decoder,
+        mirror=mirror,
     )  # fmt: skip
     return ds.map(lambda x, y: (x[:, 0], y))
 
@@ -189,6 +198,7 @@ def test_clips(
     scale: float = 1.0,
     caffe_red_mean: bool = False,
     decoder: str = "opencv",
+    mirror: bool = True,
 ) -> tf.data.Dataset:
     """The test protocol's clips of one split (in shard order), each with its video's index.
 

@@ -74,7 +74,11 @@ def build_model(cfg: Table1Config, num_classes: int, size: int) -> keras.Model:
 def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data.Dataset:
     """Random frames (single-frame model) or 16-frame clips (LRCN) with one crop and mirror."""
     common = dict(
-        batch_size=cfg.train.batch_size, crop_size=size, seed=cfg.train.seed, scale=cfg.input_scale
+        batch_size=cfg.train.batch_size,
+        crop_size=size,
+        seed=cfg.train.seed,
+        scale=cfg.input_scale,
+        mirror=cfg.train_mirror,
     )
     if cfg.shuffle_buffer is not None:
         common["shuffle_buffer"] = cfg.shuffle_buffer
