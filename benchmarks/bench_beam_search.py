@@ -32,10 +32,14 @@ from lrcn_tf.models.decoding import CaptionGenerator  # noqa: E402
 SIZES = {"default": (62, 35, 128, 128), "paper": (8801, 1000, 1000, 1000)}
 
 
-def bench(size: str, images: int, beam_size: int, max_length: int, repeats: int) -> tuple[float, float, bool]:
+def bench(
+    size: str, images: int, beam_size: int, max_length: int, repeats: int
+) -> tuple[float, float, bool]:
     vocab, cond_dim, embed, hidden = SIZES[size]
     keras.utils.set_random_seed(0)
-    dec = captioner.build_decoder(vocab, cond_dim, num_layers=2, embed_dim=embed, hidden=hidden, seed=0)
+    dec = captioner.build_decoder(
+        vocab, cond_dim, num_layers=2, embed_dim=embed, hidden=hidden, seed=0
+    )
     bias = keras.ops.convert_to_numpy(dec.get_layer("predict").bias)
     bias[0] = -20.0
     dec.get_layer("predict").bias.assign(bias)
@@ -49,14 +53,19 @@ def bench(size: str, images: int, beam_size: int, max_length: int, repeats: int)
         out = gen.beam_search(cond, beam_size, batch_size=images)
         batched.append(time.perf_counter() - t)
         t = time.perf_counter()
-        one = [gen.beam_search(cond[i : i + 1], beam_size, batch_size=1).tokens[0] for i in range(images)]
+        one = [
+            gen.beam_search(cond[i : i + 1], beam_size, batch_size=1).tokens[0]
+            for i in range(images)
+        ]
         single.append(time.perf_counter() - t)
     same = out.tokens == one
     return min(batched), min(single), same
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--size", choices=[*SIZES, "all"], default="default")
     p.add_argument("--images", type=int, default=64)
     p.add_argument("--beam_size", type=int, default=5)
@@ -65,7 +74,9 @@ def main() -> int:
     p.add_argument("--min_speedup", type=float, default=10.0)
     a = p.parse_args()
     ok = True
-    print(f"backend {keras.backend.backend()}, {a.images} images, beam {a.beam_size}, {a.max_length} words")
+    print(
+        f"backend {keras.backend.backend()}, {a.images} images, beam {a.beam_size}, {a.max_length} words"
+    )
     for size in SIZES if a.size == "all" else [a.size]:
         tb, ts, same = bench(size, a.images, a.beam_size, a.max_length, a.repeats)
         speedup = ts / tb

@@ -17,8 +17,8 @@ caption) and ranked with the authors' protocol (lrcn_tf.evaluation.retrieval).
 Hardware and time: with no `--data_dir` the embedded dataset (750 generated images, five
 captions each; 100 test images x 500 test captions) is generated on first use; the default
 preset pre-trains the small CNN, trains the captioner in two stages and scores the 50,000
-pairs in under 10 minutes on 2 CPU cores (about 5 s of it scoring); `--preset smoke` in
-about 2 minutes. The paper preset (CaffeNet, 160,000 SGD steps) wants a GPU; scoring COCO's
+pairs in about 7 minutes on 2 shared CPU cores (3.5 minutes of CPU; scoring 2-4 s);
+`--preset smoke` in under a minute. The paper preset (CaffeNet, 160,000 SGD steps) wants a GPU; scoring COCO's
 5,000 x 25,000 pairs is bounded in memory by the chunk sizes (the matrix itself, 500 MB, is
 written to the run folder as a memory map).
 

@@ -43,7 +43,11 @@ DATASETS = ["synthetic_flickr30k", "synthetic_coco2014", "flickr30k", "coco2014"
 common.define_common_flags("synthetic_flickr30k", DATASETS, "results/table3.csv")
 flags.DEFINE_enum("variant", "2f", list(VARIANTS), "LRCN variant: 1u, 2u, 2f (the paper's), 4f.")
 flags.DEFINE_integer("beam_size", None, "Beam size (1 = greedy, the authors' evaluation).")
-flags.DEFINE_float("temperature", None, "Sample captions at this temperature instead of beam search.")
+flags.DEFINE_float(
+    "temperature",
+    None,
+    "Sample captions at this temperature instead of beam search (--beam_size is then unused).",
+)
 flags.DEFINE_enum("split", "test", ["test", "val"], "Which split to score (val for tuning).")
 flags.DEFINE_integer("samples", 24, "Images on the sample-captions page.")
 
@@ -75,7 +79,11 @@ def main(argv: list[str]) -> int:
     for o in s.overrides:
         if o.startswith("train.seed="):
             seed = o.split("=", 1)[1]
-            overrides += [f"stage1.seed={seed}", f"stage2.seed={seed}", f"encoder.pretext_train.seed={seed}"]
+            overrides += [
+                f"stage1.seed={seed}",
+                f"stage2.seed={seed}",
+                f"encoder.pretext_train.seed={seed}",
+            ]
         else:
             overrides.append(o)
     if FLAGS.beam_size is not None:
@@ -90,22 +98,20 @@ def main(argv: list[str]) -> int:
 
     # 1. The ImageNet-style encoder (pre-trained here on the synthetic data) and the baselines,
     #    which use it before any caption training touches it.
-    encoder = captioning.build_encoder(cfg.encoder)
-    if cfg.encoder.pretext:
-        # A run folder of its own, keyed by the encoder's config only: every LRCN variant and
-        # recipe starts from the same pre-trained CNN, as they all started from CaffeNet.
-        image_size = info.image_size or 64
-        pre = runtime.Run(s.workdir, "table3-pretext", {"encoder": full["encoder"],
-                          "image_size": image_size, "seed": cfg.stage1.seed})  # fmt: skip
-        captioning.pretrain_encoder(cfg.encoder, encoder, pre.dir, image_size, cfg.stage1.seed)
-        run.log("encoder pre-trained in %s", pre.dir)
+    encoder = captioning.pretrained_encoder(
+        cfg.encoder, s.workdir, info.image_size or 64, cfg.stage1.seed
+    )
     refs = captions.references(s.data_dir, FLAGS.split)
     train_caps = captions.references(s.data_dir, "train")
     results = {}
     neighbours = {}
     for row, layer in (("nn_fc7", "relu7"), ("nn_fc8", "fc8")):
-        tr_ids, tr_f = captioning.image_features(encoder, cfg.encoder, s.data_dir, "train", layer, cfg.eval_batch)
-        te_ids, te_f = captioning.image_features(encoder, cfg.encoder, s.data_dir, FLAGS.split, layer, cfg.eval_batch)
+        tr_ids, tr_f = captioning.image_features(
+            encoder, cfg.encoder, s.data_dir, "train", layer, cfg.eval_batch
+        )
+        te_ids, te_f = captioning.image_features(
+            encoder, cfg.encoder, s.data_dir, FLAGS.split, layer, cfg.eval_batch
+        )
         results[row], neighbours[row] = nearest_neighbour.nn_baseline(
             [int(i) for i in te_ids], te_f, [int(i) for i in tr_ids], tr_f, train_caps, refs,
             cfg.nn_distance, ("bleu", "cider", "rouge_l"),
@@ -114,13 +120,18 @@ def main(argv: list[str]) -> int:
 
     # 2. LRCN: two training stages, then decoding.
     model, decoder = captioning.build_captioner(cfg, encoder, len(info.vocab))
-    captioning.train_two_stages(cfg, model, encoder, s.data_dir, run, cache=info.dataset.startswith("synthetic_"))
+    captioning.train_two_stages(
+        cfg, model, encoder, s.data_dir, run, cache=info.dataset.startswith("synthetic_")
+    )
     predictions = captioning.generate(cfg, encoder, decoder, s.data_dir, FLAGS.split, info.vocab,
                                       temperature=FLAGS.temperature, seed=cfg.stage1.seed)  # fmt: skip
     results["lrcn"] = _scores(refs, predictions)
     print("table3 lrcn: " + ", ".join(f"{k} {v:.2f}" for k, v in results["lrcn"].items()))
 
-    decode = {k: full[k] for k in _DECODE_FIELDS} | {"temperature": FLAGS.temperature, "split": FLAGS.split}
+    decode = {k: full[k] for k in _DECODE_FIELDS} | {
+        "temperature": FLAGS.temperature,
+        "split": FLAGS.split,
+    }
     out_dir = run.dir / ("decode-" + runtime.run_id_for("d", decode))
     out_dir.mkdir(exist_ok=True)
     (out_dir / "decode.json").write_text(json.dumps(decode, indent=2) + "\n")

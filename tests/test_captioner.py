@@ -65,7 +65,9 @@ def test_initialisation_follows_the_recipe():
             assert np.abs(w).max() <= 0.08 + 1e-7 and w.std() > 0.03, v.path
 
 
-@pytest.mark.parametrize("kw", [dict(num_layers=1, factored=True), dict(num_layers=5, factored=True)])
+@pytest.mark.parametrize(
+    "kw", [dict(num_layers=1, factored=True), dict(num_layers=5, factored=True)]
+)
 def test_invalid_variants_are_refused(kw):
     with pytest.raises(ValueError):
         captioner.build_decoder(V, D, **kw)
@@ -77,21 +79,27 @@ def test_loss_is_weighted_mean_over_valid_steps():
     targets = np.array([[1, 0, -1], [3, -1, -1]], "int32")
     logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     expected = -20 * np.mean([logp[0, 0, 1], logp[0, 1, 0], logp[1, 0, 3]])
-    got = float(captioner.caption_loss(ops.convert_to_tensor(logits), ops.convert_to_tensor(targets)))
+    got = float(
+        captioner.caption_loss(ops.convert_to_tensor(logits), ops.convert_to_tensor(targets))
+    )
     assert got == pytest.approx(expected, rel=1e-5)
     assert float(captioner.caption_loss(logits, np.full((2, 3), -1, "int32"))) == 0.0
 
 
 def test_image_captioner_and_loss_fn_train_end_to_end():
     enc = keras.Sequential(
-        [keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(D, name="fc8")], name="enc"
+        [keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(D, name="fc8")],
+        name="enc",
     )
     dec = _decoder(2, True)
     model = captioner.build_image_captioner(enc, dec)
     images = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
     words = np.array([[0, 4, 5], [0, 6, 0]], "int32")
     targets = np.array([[4, 5, 0], [6, 0, -1]], "int32")
-    batch = ({"image": ops.convert_to_tensor(images), "words": ops.convert_to_tensor(words)}, targets)
+    batch = (
+        {"image": ops.convert_to_tensor(images), "words": ops.convert_to_tensor(words)},
+        targets,
+    )
     loss = captioner.make_loss_fn()(model, batch, True)
     assert np.isfinite(float(loss)) and float(loss) > 0
     assert {"enc/fc8/kernel", "predict/kernel"} <= {v.path for v in model.trainable_variables}

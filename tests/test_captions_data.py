@@ -13,7 +13,9 @@ SIZES = {"train": 12, "val": 2, "test": 4}
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    return ensure_synthetic(tmp_path_factory.mktemp("c") / "synthetic_coco2014", "synthetic_coco2014", SIZES)
+    return ensure_synthetic(
+        tmp_path_factory.mktemp("c") / "synthetic_coco2014", "synthetic_coco2014", SIZES
+    )
 
 
 def test_scenes_captions_and_pretext_are_deterministic():
@@ -26,17 +28,25 @@ def test_scenes_captions_and_pretext_are_deterministic():
     img = synthetic_captions.render(sa, a, 32)
     assert img.shape == (32, 32, 3) and img.dtype == np.uint8 and img.std() > 5
     x, y = synthetic_captions.pretext_batch(np.random.default_rng(0), 6, 32)
-    assert x.shape == (6, 32, 32, 3) and y.min() >= 0 and y.max() < synthetic_captions.NUM_PRETEXT_CLASSES
+    assert (
+        x.shape == (6, 32, 32, 3)
+        and y.min() >= 0
+        and y.max() < synthetic_captions.NUM_PRETEXT_CLASSES
+    )
 
 
 def test_generated_files_follow_the_real_formats(prepared):
     raw = prepared / "raw"
     karpathy = captions.load_karpathy(raw / "dataset_coco.json", raw)
     assert [r.split for r in karpathy].count("train") == 12 and len(karpathy) == 18
-    assert all(r.filename.startswith(("train2014/", "val2014/")) and r.path.exists() for r in karpathy)
+    assert all(
+        r.filename.startswith(("train2014/", "val2014/")) and r.path.exists() for r in karpathy
+    )
     assert all(len(r.captions) == 5 for r in karpathy)
     by_id = {r.image_id: r.captions for r in karpathy}
-    coco = captions.load_coco_captions(raw / "annotations/captions_val2014.json", raw / "val2014", "test")
+    coco = captions.load_coco_captions(
+        raw / "annotations/captions_val2014.json", raw / "val2014", "test"
+    )
     assert len(coco) == 6 and all(by_id[r.image_id] == r.captions for r in coco)
 
 
@@ -67,7 +77,11 @@ def test_train_pairs_batches(prepared):
     words, tgt = inputs["words"].numpy(), targets.numpy()
     assert np.all(words[:, 0] == text.EOS)
     np.testing.assert_array_equal(words[:, 1:][tgt[:, :-1] >= 0], tgt[:, :-1][tgt[:, :-1] >= 0])
-    train_caps = {" ".join(text.tokenize(c)) for p in captions.load_split(prepared, "train") for c in p.captions}
+    train_caps = {
+        " ".join(text.tokenize(c))
+        for p in captions.load_split(prepared, "train")
+        for c in p.captions
+    }
     for row in tgt:
         caption = info.vocab.decode([w for w in row if w >= 0])
         assert caption in train_caps or "<unk>" in caption

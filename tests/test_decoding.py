@@ -61,7 +61,9 @@ def test_wide_beam_finds_the_most_probable_caption(model):
     dec, cond = model
     # every caption of up to L words over V-1 words, scored by the full model
     cands = [list(s) for n in range(L + 1) for s in itertools.product(range(1, V), repeat=n)]
-    out = CaptionGenerator(dec, max_length=L).beam_search(cond[:3], beam_size=(V - 1) ** (L - 1) + 1)
+    out = CaptionGenerator(dec, max_length=L).beam_search(
+        cond[:3], beam_size=(V - 1) ** (L - 1) + 1
+    )
     for i in range(3):
         scores = _scores(dec, cond[i], cands)
         assert out.tokens[i] == cands[int(np.argmax(scores))]
@@ -73,7 +75,9 @@ def test_batched_beam_search_equals_one_image_at_a_time(model, beam_size):
     dec, cond = model
     gen = CaptionGenerator(dec, max_length=L)
     batched = gen.beam_search(cond, beam_size=beam_size, batch_size=4)  # two batches: 4 + 2
-    single = [gen.beam_search(cond[i : i + 1], beam_size=beam_size).tokens[0] for i in range(len(cond))]
+    single = [
+        gen.beam_search(cond[i : i + 1], beam_size=beam_size).tokens[0] for i in range(len(cond))
+    ]
     assert batched.tokens == single
     greedy = gen.greedy(cond).log_probs
     assert np.all(batched.log_probs >= greedy - 1e-5)  # a wider beam never scores worse

@@ -59,13 +59,17 @@ class EncoderConfig:
 
     def validate(self) -> None:
         if self.backbone not in ENCODERS:
-            raise ConfigError(f"encoder.backbone {self.backbone!r}: choose from {', '.join(ENCODERS)}")
+            raise ConfigError(
+                f"encoder.backbone {self.backbone!r}: choose from {', '.join(ENCODERS)}"
+            )
         if self.conv_filters and self.backbone != "small_cnn":
             raise ConfigError("encoder.conv_filters only applies to backbone small_cnn")
         if self.crop_size < 1 or self.classes < 1 or self.fc_units < 1:
             raise ConfigError("encoder.crop_size, classes and fc_units must be >= 1")
         if self.resize is not None and self.resize < self.crop_size:
-            raise ConfigError(f"encoder.resize {self.resize} is smaller than crop_size {self.crop_size}")
+            raise ConfigError(
+                f"encoder.resize {self.resize} is smaller than crop_size {self.crop_size}"
+            )
         if not 0 <= self.dropout < 1:
             raise ConfigError("encoder.dropout must be in [0, 1)")
         if self.pretext and self.pretext_images < 1:

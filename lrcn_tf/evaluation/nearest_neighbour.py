@@ -41,7 +41,9 @@ def nearest_neighbours(
     q = np.asarray(queries, np.float64)
     db = np.asarray(database, np.float64)
     if q.ndim != 2 or db.ndim != 2 or q.shape[1] != db.shape[1] or len(db) == 0:
-        raise ValueError(f"features must be (Q, D) and (N, D) with N > 0; got {q.shape}, {db.shape}")
+        raise ValueError(
+            f"features must be (Q, D) and (N, D) with N > 0; got {q.shape}, {db.shape}"
+        )
     if distance == "cosine":
         q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
         db = db / np.maximum(np.linalg.norm(db, axis=1, keepdims=True), 1e-12)
@@ -66,7 +68,10 @@ def nn_predictions(
     out = []
     for j in range(n):
         out.append(
-            {t: train_captions[k][j % len(train_captions[k])] for t, k in zip(test_ids, neighbour_ids)}
+            {
+                t: train_captions[k][j % len(train_captions[k])]
+                for t, k in zip(test_ids, neighbour_ids)
+            }
         )
     return out
 
@@ -98,6 +103,9 @@ def nn_baseline(
 
     idx = nearest_neighbours(test_features, train_features, distance)
     neighbours = [train_ids[i] for i in idx]
-    runs = [score_captions(references, p, metrics) for p in nn_predictions(test_ids, neighbours, train_captions)]
+    runs = [
+        score_captions(references, p, metrics)
+        for p in nn_predictions(test_ids, neighbours, train_captions)
+    ]
     mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
     return mean, dict(zip(test_ids, neighbours))

@@ -129,7 +129,11 @@ def build_decoder(
             x = layers.Dropout(dropout, name=f"lstm{k}_dropout")(x)
     # float32 logits under a mixed precision policy: the softmax and loss stay accurate.
     logits = layers.Dense(
-        vocab_size, kernel_initializer=init(), bias_initializer="zeros", dtype="float32", name="predict"
+        vocab_size,
+        kernel_initializer=init(),
+        bias_initializer="zeros",
+        dtype="float32",
+        name="predict",
     )(x)
     return keras.Model({"cond": cond, "words": words}, logits, name=name)
 
@@ -184,7 +188,9 @@ def step_model(decoder: keras.Model) -> keras.Model:
     cond_dim = decoder.get_layer(f"cond_into_lstm{first}").input[1].shape[-1]
     prev = keras.Input((), dtype="int32", name="prev_word")
     cond = keras.Input((cond_dim,), name="cond")
-    states = [keras.Input((hidden,), name=f"{s}{k}") for k in range(1, num_layers + 1) for s in "hc"]
+    states = [
+        keras.Input((hidden,), name=f"{s}{k}") for k in range(1, num_layers + 1) for s in "hc"
+    ]
     x = decoder.get_layer("embedding")(prev)
     new_states = []
     for k in range(1, num_layers + 1):
@@ -211,7 +217,9 @@ def caption_loss(logits, targets, loss_weight: float = LOSS_WEIGHT):
     targets = ops.cast(targets, "int32")
     valid = ops.not_equal(targets, IGNORE)
     safe = ops.where(valid, targets, 0)
-    ce = keras.losses.sparse_categorical_crossentropy(safe, ops.cast(logits, "float32"), from_logits=True)
+    ce = keras.losses.sparse_categorical_crossentropy(
+        safe, ops.cast(logits, "float32"), from_logits=True
+    )
     valid = ops.cast(valid, "float32")
     return loss_weight * ops.sum(ce * valid) / ops.maximum(ops.sum(valid), 1.0)
 
@@ -229,7 +237,9 @@ def make_loss_fn(loss_weight: float = LOSS_WEIGHT):
     return loss_fn
 
 
-def build_image_captioner(encoder: keras.Model, decoder: keras.Model, name: str = "lrcn") -> keras.Model:
+def build_image_captioner(
+    encoder: keras.Model, decoder: keras.Model, name: str = "lrcn"
+) -> keras.Model:
     """Image encoder (front end) + decoder: {"image", "words"} -> logits (B, T, V).
 
     Args:

@@ -35,12 +35,13 @@ class Generated:
     log_probs: np.ndarray
 
 
-def _compile(fn):
+def _compile(fn, jit_compile: bool):
+    """tf.function (XLA-compiled if `jit_compile`) on TensorFlow, jax.jit on JAX."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, reduce_retracing=True)
+        return tf.function(fn, reduce_retracing=True, jit_compile=jit_compile)
     if backend == "jax":
         import jax
 
@@ -54,16 +55,19 @@ class CaptionGenerator:
     Args:
       decoder: a model made by `lrcn_tf.models.captioner.build_decoder` (weights shared).
       max_length: the most words a caption may have (50 in the authors' evaluation).
+      jit_compile: XLA-compile the step on TensorFlow (fuses its few dozen small ops: about
+        2.5x faster batched decoding on a CPU; one compilation per batch shape).
     """
 
-    def __init__(self, decoder: keras.Model, max_length: int = 50):
+    def __init__(self, decoder: keras.Model, max_length: int = 50, jit_compile: bool = True):
         self.num_layers, _ = decoder_structure(decoder)
         self.hidden = decoder.get_layer("lstm1").cell.units
         self.vocab_size = decoder.get_layer("predict").units
         self.step = step_model(decoder)
         self.max_length = int(max_length)
+        self.jit_compile = jit_compile
         self._beam_steps: dict[int, object] = {}
-        self._sample_step = _compile(self._sample_fn)
+        self._sample_step = _compile(self._sample_fn, jit_compile)
 
     # -- beam search ---------------------------------------------------------------------------
 
@@ -83,7 +87,9 @@ class CaptionGenerator:
         for start in range(0, len(cond), batch_size):
             init = None
             if initial_states is not None:
-                init = [np.asarray(x, np.float32)[start : start + batch_size] for x in initial_states]
+                init = [
+                    np.asarray(x, np.float32)[start : start + batch_size] for x in initial_states
+                ]
             t, s = self._beam_batch(cond[start : start + batch_size], beam_size, init)
             tokens += t
             scores.append(s)
@@ -95,7 +101,7 @@ class CaptionGenerator:
 
     def _beam_batch(self, cond: np.ndarray, k: int, initial_states=None):
         if k not in self._beam_steps:
-            self._beam_steps[k] = _compile(self._beam_fn)
+            self._beam_steps[k] = _compile(self._beam_fn, self.jit_compile)
         step = self._beam_steps[k]
         b, length = len(cond), self.max_length
         cond_rep = ops.convert_to_tensor(np.repeat(cond, k, axis=0))
@@ -144,7 +150,9 @@ class CaptionGenerator:
 
     # -- sampling ------------------------------------------------------------------------------
 
-    def sample(self, cond, temperature: float = 1.0, seed: int = 0, batch_size: int = 64) -> Generated:
+    def sample(
+        self, cond, temperature: float = 1.0, seed: int = 0, batch_size: int = 64
+    ) -> Generated:
         """One caption per row drawn from softmax(logits / temperature), word by word."""
         if temperature <= 0:
             raise ValueError(f"temperature={temperature} must be > 0 (greedy is beam_size 1)")
@@ -167,7 +175,9 @@ class CaptionGenerator:
                 # seed generator cannot live inside tf.function / jax.jit.
                 u = keras.random.uniform((b, self.vocab_size), 1e-12, 1.0, seed=gen)
                 gumbel = -ops.log(-ops.log(u))
-                carry = self._sample_step(ops.convert_to_tensor(t, "int32"), c, temp, gumbel, *carry)
+                carry = self._sample_step(
+                    ops.convert_to_tensor(t, "int32"), c, temp, gumbel, *carry
+                )
                 if bool(ops.convert_to_numpy(ops.all(carry[2]))):
                     break
             tokens += [_strip(row) for row in ops.convert_to_numpy(carry[3])]

@@ -79,6 +79,26 @@ def pretrain_encoder(
     encoder.save_weights(done)
 
 
+def pretrained_encoder(
+    enc: EncoderConfig, workdir: str | Path, image_size: int, seed: int
+) -> keras.Model:
+    """`build_encoder`, pre-trained (once, then loaded) if `enc.pretext`.
+
+    The pre-training gets a run folder of its own, `<workdir>/table3-pretext-<hash>`, keyed by
+    the encoder's config, the image size and the seed only: every LRCN variant and every table
+    (2, 3, 4) starts from the same pre-trained CNN, as they all started from ImageNet CaffeNet.
+    """
+    from lrcn_tf import runtime
+    from lrcn_tf.configs import to_dict
+
+    encoder = build_encoder(enc)
+    if enc.pretext:
+        record = {"encoder": to_dict(enc), "image_size": image_size, "seed": seed}
+        run = runtime.Run(workdir, "table3-pretext", record)
+        pretrain_encoder(enc, encoder, run.dir, image_size, seed)
+    return encoder
+
+
 def build_captioner(cfg: Table3Config, encoder: keras.Model, vocab_size: int):
     """(image captioner model, its decoder); the decoder reads the encoder's fc8."""
     decoder = captioner.build_decoder(
@@ -113,12 +133,19 @@ def _cnn_rules(encoder: keras.Model, mult: tuple[float, float], only: str | None
         for v in layer.weights:
             path = optim.variable_path(v)
             bias = path.endswith("bias")
-            rules.append(("^" + re.escape(path) + "$", mult[1] if bias else mult[0], 0.0 if bias else 1.0))
+            rules.append(
+                ("^" + re.escape(path) + "$", mult[1] if bias else mult[0], 0.0 if bias else 1.0)
+            )
     return rules
 
 
 def train_two_stages(
-    cfg: Table3Config, model: keras.Model, encoder: keras.Model, data_dir: str | Path, run, cache: bool
+    cfg: Table3Config,
+    model: keras.Model,
+    encoder: keras.Model,
+    data_dir: str | Path,
+    run,
+    cache: bool,
 ) -> dict:
     """Stage 1 (CNN frozen but fc8) and, if `cfg.finetune`, stage 2 (CNN fine-tuned).
 
@@ -157,7 +184,11 @@ def train_two_stages(
 
 
 def image_features(
-    encoder: keras.Model, enc: EncoderConfig, data_dir: str | Path, split: str, layer: str = "fc8",
+    encoder: keras.Model,
+    enc: EncoderConfig,
+    data_dir: str | Path,
+    split: str,
+    layer: str = "fc8",
     batch_size: int = 64,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(image ids (N,), features (N, D)) of a split's centre crops; `layer` e.g. fc8 or relu7."""
