@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from absl import app, flags
 
@@ -61,6 +62,29 @@ def _scores(references, predictions):
 
     metrics = ["bleu", "cider", "rouge_l"] + (["meteor"] if find_java() else [])
     return score_captions(references, predictions, metrics)
+
+
+def _captions_for_table4(folder: Path, refs, jpegs, rows: dict[str, dict]) -> Path:
+    """Leaves what `python -m reproduce.table4` builds its ranking kit from: the test images,
+    `references.json` (COCO annotations, absolute image paths) and one COCO result file per
+    row (the 1-NN rows give the neighbour's first caption, as a person would be shown one)."""
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    images = []
+    for image_id in refs:
+        path = (folder / "images" / f"{image_id}.jpg").resolve()
+        path.write_bytes(jpegs[image_id])
+        images.append({"id": image_id, "file_name": str(path)})
+    annotations = [
+        {"id": n, "image_id": i, "caption": c}
+        for n, (i, c) in enumerate((i, c) for i, cs in refs.items() for c in cs)
+    ]
+    runtime.write_text_atomic(
+        folder / "references.json", json.dumps({"images": images, "annotations": annotations})
+    )
+    for row, preds in rows.items():
+        result = [{"image_id": i, "caption": c} for i, c in preds.items()]
+        runtime.write_text_atomic(folder / f"{row}.json", json.dumps(result))
+    return folder
 
 
 def main(argv: list[str]) -> int:
@@ -156,7 +180,14 @@ def main(argv: list[str]) -> int:
         page, f"Table 3 samples: {s.dataset} {FLAGS.split} ({run.id})", shown, jpegs,
         {f"LRCN {cfg.variant}": predictions, "1-NN fc7": nn7}, refs, note,
     )  # fmt: skip
-    print(f"rows in {s.output}; sample captions in {page}; run folder {run.dir}")
+    kit = _captions_for_table4(
+        s.workdir / "table3_captions" / s.dataset, refs, jpegs,
+        {"lrcn": predictions, "nn_fc7": nn7,
+         "nn_fc8": {t: train_caps[n][0] for t, n in neighbours["nn_fc8"].items()}},
+    )  # fmt: skip
+    print(
+        f"rows in {s.output}; sample captions in {page}; Table 4 inputs in {kit}; run folder {run.dir}"
+    )
     print(f"table3 done in {time.time() - start:.0f} s")
     if FLAGS.compare:
         common.print_comparison(s.output, ["table3"])
