@@ -23,7 +23,7 @@ _NOTE = (
 )
 
 
-def _plot(table: str, rows: list[dict], paper: dict, path: Path) -> bool:
+def _plot(table: str, rows: list[dict], paper: dict, path: Path, paper_ds: str) -> bool:
     """Grouped bars, ours vs the paper's, one bar pair per (row, setting, metric)."""
     import matplotlib
 
@@ -37,7 +37,9 @@ def _plot(table: str, rows: list[dict], paper: dict, path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(width, 4.2))
     xs = range(len(rows))
     ax.bar([x - 0.2 for x in xs], ours, 0.4, label=f"ours ({rows[0]['dataset']})")
-    ax.bar([x + 0.2 for x in xs], theirs, 0.4, label="paper", alpha=0.6)
+    synthetic = rows[0]["dataset"] != paper_ds
+    label = f"paper ({paper_ds}{', not comparable' if synthetic else ''})"
+    ax.bar([x + 0.2 for x in xs], theirs, 0.4, label=label, alpha=0.6)
     ax.set_xticks(list(xs), labels, fontsize=7)
     ax.set_title(f"{table} on {rows[0]['dataset']}")
     ax.legend(fontsize=8)
@@ -81,7 +83,7 @@ def write_report(
                     f"{'' if p is None else f'{p:.2f}'} | {r.get('run_id', '')} |"
                 )
             png = out.with_name(f"{table}_{ds}.png")
-            _plot(table, rows, paper, png)
+            _plot(table, rows, paper, png, paper_ds)
             lines += ["", f"![{table} on {ds}]({png.name})", ""]
     lines += [
         "## Claims of the paper",

@@ -74,17 +74,13 @@ def train_captioner(cfg, s: common.Setup, info):
     run = runtime.Run(s.workdir, "table3", {"config": record, "dataset": s.dataset})
     state = "found: its checkpoints are reused" if run.resumed else "new: training"
     print(f"captioner run folder {run.dir} ({state})")
+    if cap.encoder.pretext and not s.synthetic:
+        raise app.UsageError("encoder.pretext is for the synthetic datasets; give encoder.weights")
     runtime.seed_everything(cap.stage1.seed)
-    encoder = captioning.build_encoder(cap.encoder)
-    if cap.encoder.pretext:
-        if not s.synthetic:
-            raise app.UsageError(
-                "encoder.pretext is for the synthetic datasets; give encoder.weights"
-            )
-        image_size = info.image_size or 64
-        captioning.pretrain_encoder(
-            cap.encoder, encoder, run.dir / "pretext", image_size, cap.stage1.seed
-        )
+    # The same pre-trained CNN (and run folder) as Table 3: see captioning.pretrained_encoder.
+    encoder = captioning.pretrained_encoder(
+        cap.encoder, s.workdir, info.image_size or 64, cap.stage1.seed
+    )
     model, decoder = captioning.build_captioner(cap, encoder, len(info.vocab))
     captioning.train_two_stages(cap, model, encoder, s.data_dir, run, cache=s.synthetic)
     return run, encoder, decoder
