@@ -28,7 +28,9 @@ from lrcn_tf.results import EXPECTED_COLUMNS, KEY, PRODUCED_COLUMNS, ResultsErro
 from lrcn_tf.runtime import write_text_atomic
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("produced", None, "Produced CSVs (default: every results/table*.csv present).")
+flags.DEFINE_list(
+    "produced", None, "Produced CSVs (default: every results/table[1-5].csv present; empty: none)."
+)
 flags.DEFINE_string("expected", "results/expected.csv", "Paper and golden values.")
 flags.DEFINE_string("output", "results/comparison.csv", "Where to write the comparison.")
 flags.DEFINE_list("tables", None, "Only these tables (e.g. table1,table5).")
@@ -198,7 +200,10 @@ def main(argv):
     del argv
     try:
         expected = read_rows(FLAGS.expected, EXPECTED_COLUMNS)
-        paths = FLAGS.produced or sorted(glob.glob("results/table[1-5].csv"))
+        # --produced= (empty) means none: print the paper alone.
+        paths = FLAGS.produced
+        if paths is None:
+            paths = sorted(glob.glob("results/table[1-5].csv"))
         produced = []
         for p in paths:
             produced += read_rows(p, PRODUCED_COLUMNS[:6])

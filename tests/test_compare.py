@@ -157,3 +157,10 @@ def test_update_results_merges_and_replaces(tmp_path):
     assert rows["split1"]["value"] == 55.0 and rows["split1"]["run_id"] == "run-b"
     assert rows["split2"]["value"] == 60.0
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_committed_results_read_and_compare_cleanly(tmp_path):
+    """The results/table*.csv in the repository (default preset) parse and pass compare."""
+    res = _run([f"--output={tmp_path / 'c.csv'}"], cwd=".")
+    assert res.returncode == 0, res.stderr
+    assert "Claims of the paper" in res.stdout
