@@ -46,9 +46,6 @@ from reproduce import common
 
 FLAGS = flags.FLAGS
 DATASETS = ["synthetic_flickr30k", "synthetic_coco2014", "flickr30k", "coco2014"]
-# Table 3's decoding-only fields, left out of its training run's id (reproduce/table3.py's
-# _DECODE_FIELDS): the same record finds the same run folder.
-_DECODE_FIELDS = ("beam_size", "max_length", "eval_batch", "nn_distance")
 
 common.define_common_flags("synthetic_flickr30k", DATASETS, "results/table2.csv")
 
@@ -70,8 +67,7 @@ def train_captioner(cfg, s: common.Setup, info):
     from lrcn_tf.training import captioning
 
     cap = cfg.captioner
-    record = {k: v for k, v in configs.to_dict(cap).items() if k not in _DECODE_FIELDS}
-    run = runtime.Run(s.workdir, "table3", {"config": record, "dataset": s.dataset})
+    run = captioning.training_run(cap, s.workdir, s.dataset)
     state = "found: its checkpoints are reused" if run.resumed else "new: training"
     print(f"captioner run folder {run.dir} ({state})")
     if cap.encoder.pretext and not s.synthetic:

@@ -52,10 +52,6 @@ flags.DEFINE_float(
 flags.DEFINE_enum("split", "test", ["test", "val"], "Which split to score (val for tuning).")
 flags.DEFINE_integer("samples", 24, "Images on the sample-captions page.")
 
-# Fields that change only decoding / scoring: left out of the training run's id so that
-# decoding differently reuses the trained model.
-_DECODE_FIELDS = ("beam_size", "max_length", "eval_batch", "nn_distance")
-
 
 def _scores(references, predictions):
     from lrcn_tf.evaluation.captioning import find_java, score_captions
@@ -115,9 +111,7 @@ def main(argv: list[str]) -> int:
     cfg = configs.build(f"table3/lrcn_{FLAGS.variant}", s.preset, overrides)
     if cfg.encoder.pretext and not info.dataset.startswith("synthetic_"):
         raise app.UsageError("encoder.pretext is for the synthetic datasets; give encoder.weights")
-    full = configs.to_dict(cfg)
-    train_record = {k: v for k, v in full.items() if k not in _DECODE_FIELDS}
-    run = runtime.Run(s.workdir, "table3", {"config": train_record, "dataset": s.dataset})
+    run = captioning.training_run(cfg, s.workdir, s.dataset)
     runtime.seed_everything(cfg.stage1.seed)
 
     # 1. The ImageNet-style encoder (pre-trained here on the synthetic data) and the baselines,
@@ -152,7 +146,8 @@ def main(argv: list[str]) -> int:
     results["lrcn"] = _scores(refs, predictions)
     print("table3 lrcn: " + ", ".join(f"{k} {v:.2f}" for k, v in results["lrcn"].items()))
 
-    decode = {k: full[k] for k in _DECODE_FIELDS} | {
+    full = configs.to_dict(cfg)
+    decode = {k: full[k] for k in captioning.DECODE_FIELDS} | {
         "temperature": FLAGS.temperature,
         "split": FLAGS.split,
     }

@@ -79,6 +79,20 @@ def pretrain_encoder(
     encoder.save_weights(done)
 
 
+# Fields that change only decoding / scoring: left out of the training run's id, so decoding
+# differently reuses the trained model, and Table 2 finds the captioner Table 3 trained.
+DECODE_FIELDS = ("beam_size", "max_length", "eval_batch", "nn_distance")
+
+
+def training_run(cfg: Table3Config, workdir: str | Path, dataset: str):
+    """The run folder of a captioner's training (`<workdir>/table3-<hash>`), shared by Tables 2-4."""
+    from lrcn_tf import runtime
+    from lrcn_tf.configs import to_dict
+
+    record = {k: v for k, v in to_dict(cfg).items() if k not in DECODE_FIELDS}
+    return runtime.Run(workdir, "table3", {"config": record, "dataset": dataset})
+
+
 def pretrained_encoder(
     enc: EncoderConfig, workdir: str | Path, image_size: int, seed: int
 ) -> keras.Model:
