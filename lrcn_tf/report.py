@@ -6,15 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lrcn_tf.evaluation import claims
-from lrcn_tf.results import EXPECTED_COLUMNS, KEY, PRODUCED_COLUMNS, read_rows
+from lrcn_tf.results import EXPECTED_COLUMNS, KEY, PAPER_DATASET, PRODUCED_COLUMNS, read_rows
 from lrcn_tf.runtime import write_text_atomic
-
-PAPER_DATASET = {
-    "synthetic_ucf101": "ucf101",
-    "synthetic_flickr30k": "flickr30k",
-    "synthetic_coco2014": "coco2014",
-    "synthetic_tacos": "tacos_multilevel",
-}
 
 _NOTE = (
     "> Rows on `synthetic_*` datasets come from small generated stand-ins that exercise the real "

@@ -20,6 +20,15 @@ PRODUCED_COLUMNS = KEY + ("value", "run_id", "preset")
 EXPECTED_COLUMNS = KEY + ("value", "tolerance", "source")
 TABLES = ("table1", "table2", "table3", "table4", "table5")
 
+# Embedded datasets and the real dataset whose paper numbers they are printed beside.
+PAPER_DATASET = {
+    "synthetic_ucf101": "ucf101",
+    "synthetic_flickr30k": "flickr30k",
+    "synthetic_coco2014": "coco2014",
+    "synthetic_tacos": "tacos_multilevel",
+}
+PAPER_DATASETS = frozenset(PAPER_DATASET.values())
+
 
 class ResultsError(ValueError):
     """A result file that cannot be read; the message names the file and line."""

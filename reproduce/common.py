@@ -46,7 +46,7 @@ def define_common_flags(default_dataset: str, datasets: Sequence[str], default_o
         "workdir", "runs", "Run folders (config, versions, logs, checkpoints) go here."
     )
     flags.DEFINE_string("output", default_output, "Result CSV (rows are merged in, atomically).")
-    flags.DEFINE_integer("seed", None, "Overrides the config's seed (train.seed).")
+    flags.DEFINE_integer("seed", None, "Overrides the config's seed(s) (train.seed by default).")
     flags.DEFINE_enum(
         "mixed_precision",
         "auto",
@@ -77,12 +77,17 @@ class Setup:
         return self.dataset.startswith("synthetic_")
 
 
-def setup() -> Setup:
-    """Applies the common flags: precision policy, seeds, data folder; logs what it chose."""
+def setup(seed_fields: Sequence[str] = ("train.seed",)) -> Setup:
+    """Applies the common flags: precision policy, seeds, data folder; logs what it chose.
+
+    Args:
+      seed_fields: the config fields that `--seed` sets (a table whose configs have one seed
+        per training stage names them all).
+    """
     precision = runtime.configure_precision(FLAGS.mixed_precision)
     overrides = list(FLAGS.set)
     if FLAGS.seed is not None:
-        overrides.append(f"train.seed={FLAGS.seed}")
+        overrides += [f"{field}={FLAGS.seed}" for field in seed_fields]
         runtime.seed_everything(FLAGS.seed)
     if FLAGS.data_dir:
         data_dir = Path(FLAGS.data_dir).expanduser()

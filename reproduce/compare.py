@@ -24,7 +24,15 @@ import sys
 from absl import app, flags
 
 from lrcn_tf.evaluation import claims
-from lrcn_tf.results import EXPECTED_COLUMNS, KEY, PRODUCED_COLUMNS, ResultsError, read_rows
+from lrcn_tf.results import (
+    EXPECTED_COLUMNS,
+    KEY,
+    PAPER_DATASET,
+    PAPER_DATASETS,
+    PRODUCED_COLUMNS,
+    ResultsError,
+    read_rows,
+)
 from lrcn_tf.runtime import write_text_atomic
 
 FLAGS = flags.FLAGS
@@ -36,14 +44,6 @@ flags.DEFINE_string("output", "results/comparison.csv", "Where to write the comp
 flags.DEFINE_list("tables", None, "Only these tables (e.g. table1,table5).")
 flags.DEFINE_bool("strict", False, "A golden row absent from a produced CSV is a regression.")
 
-# Embedded datasets and the real dataset whose paper numbers they are printed beside.
-PAPER_DATASET = {
-    "synthetic_ucf101": "ucf101",
-    "synthetic_flickr30k": "flickr30k",
-    "synthetic_coco2014": "coco2014",
-    "synthetic_tacos": "tacos_multilevel",
-}
-PAPER_DATASETS = {"ucf101", "flickr30k", "coco2014", "tacos_multilevel"}
 
 _DISCLAIMER = (
     "NOTE: synthetic_* datasets are small generated stand-ins that exercise the real loaders "

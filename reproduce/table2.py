@@ -50,18 +50,6 @@ DATASETS = ["synthetic_flickr30k", "synthetic_coco2014", "flickr30k", "coco2014"
 common.define_common_flags("synthetic_flickr30k", DATASETS, "results/table2.csv")
 
 
-def _overrides(s: common.Setup) -> list[str]:
-    """--set overrides; --seed (common flag, "train.seed=N") becomes the captioner's seeds."""
-    out = []
-    for item in s.overrides:
-        if item.startswith("train.seed="):
-            seed = item.split("=", 1)[1]
-            out += [f"captioner.{stage}.seed={seed}" for stage in ("stage1", "stage2")]
-        else:
-            out.append(item)
-    return out
-
-
 def train_captioner(cfg, s: common.Setup, info):
     """Table 3's LRCN_2f in Table 3's run folder: trained there, or restored when done."""
     from lrcn_tf.training import captioning
@@ -125,8 +113,9 @@ def main(argv: list[str]) -> int:
     from lrcn_tf.evaluation.retrieval import retrieval_metrics
 
     start = time.time()
-    s = common.setup()
-    cfg = configs.build("table2/lrcn_2f", s.preset, _overrides(s))
+    # --seed sets the seeds of both captioner training stages.
+    s = common.setup(seed_fields=("captioner.stage1.seed", "captioner.stage2.seed"))
+    cfg = configs.build("table2/lrcn_2f", s.preset, s.overrides)
     if s.synthetic and not FLAGS.data_dir:
         captions.ensure_synthetic(s.data_dir, s.dataset)
     info = captions.load_info(s.data_dir)

@@ -90,22 +90,12 @@ def main(argv: list[str]) -> int:
     from lrcn_tf.training import captioning
 
     start = time.time()
-    s = common.setup()
+    # This table's configs have one seed per training stage: --seed sets them all.
+    s = common.setup(seed_fields=("stage1.seed", "stage2.seed", "encoder.pretext_train.seed"))
     if s.synthetic and not FLAGS.data_dir:
         captions.ensure_synthetic(s.data_dir, s.dataset)
     info = captions.load_info(s.data_dir)
-    # --seed arrives as train.seed; this table's configs have one seed per training stage.
-    overrides = []
-    for o in s.overrides:
-        if o.startswith("train.seed="):
-            seed = o.split("=", 1)[1]
-            overrides += [
-                f"stage1.seed={seed}",
-                f"stage2.seed={seed}",
-                f"encoder.pretext_train.seed={seed}",
-            ]
-        else:
-            overrides.append(o)
+    overrides = list(s.overrides)
     if FLAGS.beam_size is not None:
         overrides.append(f"beam_size={FLAGS.beam_size}")
     cfg = configs.build(f"table3/lrcn_{FLAGS.variant}", s.preset, overrides)
