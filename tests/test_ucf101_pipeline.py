@@ -193,3 +193,50 @@ def test_mirror_switch_only_drops_the_mirroring(data):
             np.testing.assert_allclose(a, b[:, :, ::-1, :], atol=1e-5)
             kinds.append("mirrored")
     assert set(kinds) == {"same", "mirrored"}
+
+
+@pytest.mark.parametrize("modality", ["rgb", "flow"])
+def test_uint8_clips_normalised_in_the_step_equal_the_float_path(data, modality):
+    """normalised=False ships uint8 (crop, mirror, flow x inverted); `normalise` then gives
+    the host path's float32 exactly for power-of-two scales (Table 1 uses 1 and 1/64) and
+    within float32 rounding otherwise (OpenCV multiplies in double)."""
+    for scale, red in ((1.0, False), (1 / 64, True), (0.37, False)):
+        kw = dict(batch_size=6, seed=4, scale=scale, caffe_red_mean=red, **FAST)
+        a = next(iter(up.train_clips(data, 1, modality, **kw)))
+        b = next(iter(up.train_clips(data, 1, modality, normalised=False, **kw)))
+        assert b[0].dtype == tf.uint8
+        np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
+        got = np.asarray(up.normalise(b[0], modality, scale=scale, caffe_red_mean=red))
+        if scale in (1.0, 1 / 64):
+            np.testing.assert_array_equal(got, a[0].numpy())
+        else:
+            np.testing.assert_allclose(got, a[0].numpy(), rtol=1e-6, atol=1e-6)
+    frames = next(iter(up.train_frames(data, 1, modality, batch_size=5, normalised=False, **FAST)))
+    assert frames[0].shape == (5, 56, 56, 3) and frames[0].dtype == tf.uint8
+
+
+def test_output_buffers_are_aligned_and_reused_only_once_released():
+    pool = ops.OutputBuffers(limit=2)
+    a = pool.empty((3, 5), np.float32)
+    b = pool.empty((3, 5), np.float32)
+    assert a.ctypes.data % 64 == 0 and b.ctypes.data % 64 == 0
+    assert a.ctypes.data != b.ctypes.data  # a is alive: not handed out again
+    address = a.ctypes.data
+    del a
+    c = pool.empty((3, 5), np.float32)
+    assert c.ctypes.data == address  # released: reused
+    assert pool.empty((3, 5), np.uint8).ctypes.data not in (address, b.ctypes.data)
+    d = pool.empty((3, 5), np.float32)  # the pool is full and busy: a plain new array
+    assert d.ctypes.data not in (c.ctypes.data, b.ctypes.data)
+
+
+def test_recycled_batches_are_never_overwritten_while_held(data):
+    """TensorFlow holds the pooled arrays without copying them; batches kept by the caller
+    must keep their values while the pipeline goes on producing."""
+    it = iter(up.train_clips(data, 1, "flow", batch_size=4, seed=3, normalised=False, **FAST))
+    held = [next(it)[0] for _ in range(4)]
+    copies = [h.numpy().copy() for h in held]
+    for _ in range(24):
+        next(it)
+    for h, c in zip(held, copies):
+        np.testing.assert_array_equal(h.numpy(), c)

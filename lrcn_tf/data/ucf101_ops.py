@@ -3,6 +3,9 @@ cropping, mirroring and mean subtraction (used by ucf101_pipeline.py)."""
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 import cv2
 import numpy as np
 import tensorflow as tf
@@ -152,7 +155,83 @@ def draw_crops(u, hw, crop: int):
     return tf.stack([y, x, tf.cast(u[..., 2] < 0.5, tf.int32)], axis=-1)
 
 
-def _cv2_clips(jpegs, params, crop: int, flow: bool, squash: bool, mean, scale: float):
+def aligned_empty(shape, dtype, align: int = 64) -> np.ndarray:
+    """np.empty whose data starts on an `align`-byte boundary.
+
+    TensorFlow takes over an aligned numpy buffer returned by tf.numpy_function; an
+    unaligned one (numpy's large allocations sit 16 bytes past a page) is copied, which
+    for a batch of float clips costs about as much as cropping it.
+    """
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(size + align, np.uint8)
+    offset = -raw.ctypes.data % align
+    return raw[offset : offset + size].view(dtype).reshape(shape)
+
+
+class OutputBuffers:
+    """Aligned output arrays for tf.numpy_function, reused once TensorFlow has let go of them.
+
+    TensorFlow takes over an aligned array without copying it and holds a reference to it
+    until the tensor dies. A fresh array of megabytes per batch costs the kernel a page fault
+    and a page clearing for every 4 KiB (a tenth of the pipeline's CPU at 240x320). Each
+    call hands out a new view of a pooled buffer and keeps only a weak reference to the view:
+    once the view is gone, no tensor can reach the buffer, and the next call reuses it.
+    """
+
+    def __init__(self, limit: int = 16):
+        self._lock = threading.Lock()
+        self._slots: list[tuple[np.ndarray, weakref.ref]] = []
+        self._limit = limit
+
+    def empty(self, shape, dtype) -> np.ndarray:
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        with self._lock:
+            for i, (base, ref) in enumerate(self._slots):
+                if ref() is None and base.shape == shape and base.dtype == dtype:
+                    view = base.view()
+                    self._slots[i] = (base, weakref.ref(view))
+                    return view
+            base = aligned_empty(shape, dtype)
+            view = base.view()
+            if len(self._slots) < self._limit:  # beyond it (nothing let go), plain arrays
+                self._slots.append((base, weakref.ref(view)))
+            return view
+
+
+def _window(img, y: int, x: int, crop: int, squash: bool, flip: bool):
+    """The crop of a decoded frame (or, for the squash defect, the whole frame resized)."""
+    if squash and not flip:  # the original's defect: resize the whole frame
+        return cv2.resize(img, (crop, crop), interpolation=cv2.INTER_LINEAR)
+    return img[y : y + crop, x : x + crop]
+
+
+def _cv2_clips_uint8(jpegs, params, crop: int, flow: bool, squash: bool, empty=np.empty):
+    """Decodes [B, T] JPEGs with each clip's (y, x, mirrored) -> uint8 [B, T, crop, crop, 3]:
+    cropped and mirrored (flow x = 255 - x when mirrored); the mean is subtracted later, on
+    the accelerator (`normalise`), so the host writes and ships a quarter of the bytes."""
+    b, t = jpegs.shape
+    out = empty((b, t, crop, crop, 3), np.uint8)
+    invert_x = (255.0, 0.0, 0.0, 0.0)  # |x - 255| = 255 - x; |v - 0| = v
+    for i in range(b):
+        y, x, flip = (int(v) for v in params[i])
+        for k in range(t):
+            view = _window(
+                imdecode_rgb(np.frombuffer(jpegs[i, k], np.uint8)), y, x, crop, squash, flip
+            )
+            dst = out[i, k]
+            if flip:
+                cv2.flip(view, 1, dst=dst)
+                if flow:
+                    cv2.absdiff(dst, invert_x, dst=dst)
+            else:
+                np.copyto(dst, view)
+    return out
+
+
+def _cv2_clips(
+    jpegs, params, crop: int, flow: bool, squash: bool, mean, scale: float, empty=np.empty
+):
     """Decodes [B, T] JPEGs with each clip's (y, x, mirrored) -> float32 [B, T, crop, crop, 3].
 
     Each frame is cropped, mirrored and mean-subtracted right after decoding, while it is
@@ -160,7 +239,7 @@ def _cv2_clips(jpegs, params, crop: int, flow: bool, squash: bool, mean, scale: 
     separate float pass over the batch each cost about as much as the decoding.
     """
     b, t = jpegs.shape
-    out = np.empty((b, t, crop, crop, 3), np.float32)
+    out = empty((b, t, crop, crop, 3), np.float32)
     sub = (*(float(m) for m in mean), 0.0)
     # A mirrored flow image has x -> -x, i.e. 255 - x: (255 - x) - 128 = -(x - 127).
     sub_flip = (127.0, *sub[1:]) if flow else sub
@@ -169,11 +248,9 @@ def _cv2_clips(jpegs, params, crop: int, flow: bool, squash: bool, mean, scale: 
     for i in range(b):
         y, x, flip = (int(v) for v in params[i])
         for k in range(t):
-            img = imdecode_rgb(np.frombuffer(jpegs[i, k], np.uint8))
-            if squash and not flip:  # the original's defect: resize the whole frame
-                view = cv2.resize(img, (crop, crop), interpolation=cv2.INTER_LINEAR)
-            else:
-                view = img[y : y + crop, x : x + crop]
+            view = _window(
+                imdecode_rgb(np.frombuffer(jpegs[i, k], np.uint8)), y, x, crop, squash, flip
+            )
             if flip:
                 view = cv2.flip(view, 1)
             dst = out[i, k]
@@ -183,21 +260,26 @@ def _cv2_clips(jpegs, params, crop: int, flow: bool, squash: bool, mean, scale: 
     return out
 
 
-def decode_clips_opencv(jpegs, params, crop: int, modality: str, squash: bool, mean, scale: float):
-    """A batch of clips through cv2.imdecode: [B, T] strings, [B, 3] -> float32 [B, T, c, c, 3],
-    mean-subtracted and scaled.
+def decode_clips_opencv(
+    jpegs, params, crop: int, modality: str, squash: bool, mean, scale: float, normalised=True
+):
+    """A batch of clips through cv2.imdecode: [B, T] strings, [B, 3] -> [B, T, c, c, 3],
+    float32 mean-subtracted and scaled, or (normalised=False) uint8 for `normalise` to
+    finish on the accelerator.
 
     One tf.numpy_function call per batch keeps the per-frame overhead small; cv2.imdecode
     (libjpeg-turbo with SIMD) releases the GIL, so batches decode in parallel. The function
     is pure, so it is declared stateless and iterators that use it can be checkpointed.
     """
-    mean = np.asarray(mean, np.float32)
-    out = tf.numpy_function(
-        lambda j, p: _cv2_clips(j, p, crop, modality == "flow", squash, mean, scale),
-        [jpegs, params],
-        tf.float32,
-        stateful=False,
-    )
+    flow, empty = modality == "flow", OutputBuffers().empty
+    if normalised:
+        mean = np.asarray(mean, np.float32)
+        fn = lambda j, p: _cv2_clips(j, p, crop, flow, squash, mean, scale, empty)  # noqa: E731
+        dtype = tf.float32
+    else:
+        fn = lambda j, p: _cv2_clips_uint8(j, p, crop, flow, squash, empty)  # noqa: E731
+        dtype = tf.uint8
+    out = tf.numpy_function(fn, [jpegs, params], dtype, stateful=False)
     return tf.ensure_shape(out, [jpegs.shape[0], jpegs.shape[1], crop, crop, 3])
 
 

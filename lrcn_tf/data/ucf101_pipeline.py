@@ -18,11 +18,21 @@ original code's known defects for ablation (off by default): `crop_only_when_mir
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from lrcn_tf.data import ucf101_ops as ops
 from lrcn_tf.data.ucf101_ops import AUTOTUNE, FLOW_MEAN, RGB_MEAN, RGB_MEAN_DEFECT  # noqa: F401
+
+
+def normalise(x, modality: str, *, scale: float = 1.0, caffe_red_mean: bool = False):
+    """uint8 clips or frames of `train_clips(..., normalised=False)` -> float32, mean
+    subtracted and scaled, with keras.ops (so it runs inside a compiled train step, on the
+    accelerator, on any Keras backend). Equals the host path value for value."""
+    mean = keras.ops.convert_to_tensor(ops.means(modality, caffe_red_mean), "float32")
+    x = keras.ops.cast(x, "float32") - mean
+    return x * scale if scale != 1.0 else x
 
 
 def test_clip_starts(num_frames: int, clip_length: int = 16, stride: int = 8) -> list[int]:
@@ -39,7 +49,7 @@ def test_clip_starts(num_frames: int, clip_length: int = 16, stride: int = 8) ->
 
 
 def _training(src, sample, draws, *, batch_size, crop, seed, shuffle_buffer, repeat, scale,
-              squash, caffe_red_mean, decoder, mirror=True):  # fmt: skip
+              squash, caffe_red_mean, decoder, mirror=True, normalised=True):  # fmt: skip
     """records -> sample (JPEG bytes [T], crop/mirror, label) -> shuffle -> batch -> decode.
 
     `sample(r, u)` maps a batch of parsed records and uniforms u [B, draws] to (jpegs
@@ -65,11 +75,16 @@ def _training(src, sample, draws, *, batch_size, crop, seed, shuffle_buffer, rep
             lambda j, p, y: (ops.decode_clip_tf(j, p, crop, src.modality, squash), y),
             num_parallel_calls=AUTOTUNE,
         ).batch(batch_size, drop_remainder=True)
-        ds = ds.map(lambda x, y: (ops.normalise(x, mean, scale), y), num_parallel_calls=AUTOTUNE)
+        if normalised:
+            ds = ds.map(
+                lambda x, y: (ops.normalise(x, mean, scale), y), num_parallel_calls=AUTOTUNE
+            )
     else:
         ds = ds.batch(batch_size, drop_remainder=True).map(
             lambda j, p, y: (
-                ops.decode_clips_opencv(j, p, crop, src.modality, squash, mean, scale),
+                ops.decode_clips_opencv(
+                    j, p, crop, src.modality, squash, mean, scale, normalised=normalised
+                ),
                 y,
             ),
             num_parallel_calls=AUTOTUNE,
@@ -93,6 +108,7 @@ def train_clips(
     caffe_red_mean: bool = False,
     decoder: str = "opencv",
     mirror: bool = True,
+    normalised: bool = True,
 ) -> tf.data.Dataset:
     """Training clips of one split for the LRCN models.
 
@@ -116,9 +132,13 @@ def train_clips(
         (tf.io.decode_and_crop_jpeg, graph ops only).
       mirror: the recipe's random mirror (p = 0.5). Turn it off only for data whose classes
         are not mirror-invariant (synthetic_ucf101 has mirror-image class pairs).
+      normalised: True: float32, mean subtracted and scaled on the host. False: the same
+        clips as uint8 (cropped, mirrored, flow x inverted), a quarter of the bytes to write
+        and to copy to the accelerator; `normalise(x, modality, ...)` with the same `scale`
+        and `caffe_red_mean`, in the train step, then gives exactly the float32 values.
 
     Returns:
-      Dataset of (float32 [B, T, crop, crop, 3], int32 [B]).
+      Dataset of (float32 or uint8 [B, T, crop, crop, 3], int32 [B]).
     """
     src = ops.ShardSource(data_dir, split, "train", modality, decoder)
     crop = crop_size or src.info.crop_size
@@ -134,7 +154,7 @@ def train_clips(
         src, sample, 4, batch_size=batch_size, crop=crop, seed=seed,
         shuffle_buffer=shuffle_buffer, repeat=repeat, scale=scale,
         squash=crop_only_when_mirroring, caffe_red_mean=caffe_red_mean, decoder=decoder,
-        mirror=mirror,
+        mirror=mirror, normalised=normalised,
     )  # fmt: skip
 
 
@@ -154,6 +174,7 @@ def train_frames(
     caffe_red_mean: bool = False,
     decoder: str = "opencv",
     mirror: bool = True,
+    normalised: bool = True,
 ) -> tf.data.Dataset:
     """Training frames of one split for the single-frame model (each frame its own crop/mirror).
 
@@ -161,7 +182,7 @@ def train_frames(
     replacement) from each video per pass.
 
     Returns:
-      Dataset of (float32 [B, crop, crop, 3], int32 [B]).
+      Dataset of (float32 or uint8 [B, crop, crop, 3], int32 [B]).
     """
     src = ops.ShardSource(data_dir, split, "train", modality, decoder)
     crop = crop_size or src.info.crop_size
@@ -179,7 +200,7 @@ def train_frames(
         src, sample, 4 * k, batch_size=batch_size, crop=crop, seed=seed,
         shuffle_buffer=shuffle_buffer, repeat=repeat, scale=scale,
         squash=crop_only_when_mirroring, caffe_red_mean=caffe_red_mean, decoder=decoder,
-        mirror=mirror,
+        mirror=mirror, normalised=normalised,
     )  # fmt: skip
     return ds.map(lambda x, y: (x[:, 0], y))
 

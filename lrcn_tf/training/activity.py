@@ -72,13 +72,15 @@ def build_model(cfg: Table1Config, num_classes: int, size: int) -> keras.Model:
 
 
 def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data.Dataset:
-    """Random frames (single-frame model) or 16-frame clips (LRCN) with one crop and mirror."""
+    """Random frames (single-frame model) or 16-frame clips (LRCN) with one crop and mirror,
+    as uint8: `make_loss_fn(cfg)` subtracts the mean in the train step, on the accelerator."""
     common = dict(
         batch_size=cfg.train.batch_size,
         crop_size=size,
         seed=cfg.train.seed,
         scale=cfg.input_scale,
         mirror=cfg.train_mirror,
+        normalised=False,
     )
     if cfg.shuffle_buffer is not None:
         common["shuffle_buffer"] = cfg.shuffle_buffer
@@ -89,12 +91,19 @@ def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data
     return ucf101_pipeline.train_frames(data_dir, cfg.split, cfg.modality, **common)
 
 
-def loss_fn(model: keras.Model, batch, training: bool) -> tf.Tensor:
-    """Softmax loss at every time step; a batch of frames is a batch of one-frame clips."""
-    x, y = batch
-    if len(x.shape) == 4:
-        x = x[:, None]
-    return models.per_step_loss(model(x, training=training), y)
+def make_loss_fn(cfg: Table1Config):
+    """Softmax loss at every time step of `train_dataset`'s uint8 batches, mean-subtracted and
+    scaled first (the same values the pipeline's float32 path gives); a batch of frames is a
+    batch of one-frame clips."""
+
+    def loss_fn(model: keras.Model, batch, training: bool) -> tf.Tensor:
+        x, y = batch
+        x = ucf101_pipeline.normalise(x, cfg.modality, scale=cfg.input_scale)
+        if len(x.shape) == 4:
+            x = x[:, None]
+        return models.per_step_loss(model(x, training=training), y)
+
+    return loss_fn
 
 
 def train(
@@ -135,7 +144,7 @@ def train(
     history = trainer.fit(
         model,
         train_dataset(cfg, data_dir, size),
-        loss_fn,
+        make_loss_fn(cfg),
         cfg.train,
         ckpt_dir=ckpt_dir,
         multipliers=optim.multipliers_from_rules(models.MULTIPLIER_RULES),
