@@ -299,7 +299,13 @@ def main() -> None:
     cpu = {k: statistics.median(m[1] for m in v) for k, v in results.items()}
     # On an idle machine a parallel method gets `cores` CPU-seconds a second, the naive
     # loaders one: these projections are immune to load from other processes.
-    parallel = {"pipeline": cores, "pipeline_f32": cores, "pipeline_tf": cores, "ceiling": cores, "tf_decode": cores}
+    parallel = {
+        "pipeline": cores,
+        "pipeline_f32": cores,
+        "pipeline_tf": cores,
+        "ceiling": cores,
+        "tf_decode": cores,
+    }
     idle = {k: parallel.get(k, 1) / cpu[k] for k in cpu}
     print(
         f"\nframes {h}x{w}, crop {crop}, clips of {CLIP}, batch {BATCH}; median of {a.rounds} rounds"
