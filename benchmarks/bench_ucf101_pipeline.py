@@ -14,11 +14,14 @@ Prints and writes to results/bench_ucf101_pipeline_<HxW>.csv:
   frames with cv2, cut a clip, crop, mirror, stack a uint8 batch), and a leaner variant that
   decodes only the clip's 16 frames.
 Targets (issue 3): pipeline >= 80% of the decode ceiling and >= 5x the naive loader.
-Each measurement runs `--seconds` (plus the refill of the pipeline's buffers after it, see
-`measure`); the rounds interleave all measurements and the median is reported, so a load that comes and goes on a shared machine hits them alike. Each method's
-CPU time per frame is reported too, with the rate it gives on an idle machine (cores / CPU
-per frame for the parallel ones, 1 / CPU per frame for the one-thread loaders): on a shared
-machine the measured rates swing with other people's load, the CPU costs much less.
+Every method runs in a process of its own (a pipeline's background threads, autotuning and
+buffer refills never land in another method's CPU time), set up and warmed up before the
+clock starts. Each measurement runs `--seconds` plus the refill of the pipeline's buffers
+after it (see `measure`); the rounds interleave all methods and the median is reported, so
+a load that comes and goes on a shared machine hits them alike. Each method's CPU time per
+frame is reported too, with the rate it gives on an idle machine (cores / CPU per frame for
+the parallel ones, 1 / CPU per frame for the one-thread loaders): on a shared machine the
+measured rates swing with other people's load, the CPU costs much less.
 """
 
 from __future__ import annotations
@@ -87,12 +90,32 @@ def batches(it, frames_per_batch: int):
     return run
 
 
+def train_files(data: Path) -> list[str]:
+    """The rgb shards holding split 1's training videos."""
+    info = ucf101.load_info(data)
+    train = set(info.splits[1]["train"])
+    return [
+        str(ucf101.shard_file(data, "rgb", s))
+        for s, vids in info.shards.items()
+        if set(vids) & train
+    ]
+
+
+def sample_jpegs(data: Path, count: int = 4000) -> list[bytes]:
+    """`count` of the training frames' JPEGs, the same ones on every call."""
+    jpegs = []
+    for rec in tf.data.TFRecordDataset(train_files(data)):
+        ex = tf.train.SequenceExample.FromString(rec.numpy())
+        jpegs += [f.bytes_list.value[0] for f in ex.feature_lists.feature_list["rgb"].feature]
+    return [jpegs[i] for i in np.random.default_rng(0).permutation(len(jpegs))[:count]]
+
+
 _JPEGS: list[np.ndarray] = []
 
 
-def _load_jpegs(jpegs):
+def _load_jpegs(data):
     cv2.setNumThreads(1)
-    _JPEGS[:] = [np.frombuffer(j, np.uint8) for j in jpegs]
+    _JPEGS[:] = [np.frombuffer(j, np.uint8) for j in sample_jpegs(data)]
 
 
 def _decode_for(seconds):
@@ -154,6 +177,46 @@ def naive_loader(files, crop, whole):
             if len(batch) == BATCH:
                 yield np.stack(batch), np.array(labels, np.int32)
                 batch, labels = [], []
+
+
+def method(kind: str, data: Path):
+    """The measured loop of one method: run(deadline) -> frames delivered."""
+    kw = dict(batch_size=BATCH, seed=1)
+    if kind == "tf_decode":
+        it = iter(
+            tf.data.Dataset.from_tensor_slices(sample_jpegs(data))
+            .repeat()
+            .map(
+                lambda j: tf.shape(tf.io.decode_jpeg(j, channels=3, dct_method=ops.DCT))[0] * 0 + 1,
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+            .batch(256)
+            .map(tf.reduce_sum)
+            .prefetch(2)
+        )
+        return tf_decodes(it)
+    if kind.startswith("naive"):
+        crop = ucf101.load_info(data).crop_size
+        it = naive_loader(train_files(data), crop, whole=kind == "naive")
+    else:
+        extra = {
+            "pipeline": dict(normalised=False),
+            "pipeline_f32": {},
+            "pipeline_tf": dict(normalised=False, decoder="tf"),
+        }[kind]
+        it = iter(up.train_clips(data, 1, "rgb", **kw, **extra))
+    for _ in range(3):  # warm up: fill buffers, trace functions
+        next(it)
+    return batches(it, BATCH * CLIP)
+
+
+def serve(kind: str, data: Path, conn) -> None:
+    """A method's own process: sets it up, says "ready", then measures for every number of
+    seconds it receives, until it receives None."""
+    run = method(kind, data)
+    conn.send("ready")
+    while (seconds := conn.recv()) is not None:
+        conn.send(measure(run, seconds))
 
 
 def prepare_rates(raw: Path, work: Path, workers: int) -> dict:
@@ -235,66 +298,36 @@ def main() -> None:
                 ("prepare_idle_flow_frames_per_s_per_worker", 1 / per_flow, "frames/s"),
             ]
     data = work / "prepared_w2"
-    info = ucf101.load_info(data)
-    crop = info.crop_size
-    train = set(info.splits[1]["train"])
-    files = [
-        str(ucf101.shard_file(data, "rgb", s))
-        for s, vids in info.shards.items()
-        if set(vids) & train
-    ]
-    jpegs = []
-    for rec in tf.data.TFRecordDataset(files):
-        ex = tf.train.SequenceExample.FromString(rec.numpy())
-        jpegs += [f.bytes_list.value[0] for f in ex.feature_lists.feature_list["rgb"].feature]
-    jpegs = [jpegs[i] for i in np.random.default_rng(0).permutation(len(jpegs))[:4000]]
-
-    kw = dict(batch_size=BATCH, seed=1)
-    pipe = iter(up.train_clips(data, 1, "rgb", normalised=False, **kw))
-    pipe_f32 = iter(up.train_clips(data, 1, "rgb", **kw))
-    pipe_tf = iter(up.train_clips(data, 1, "rgb", normalised=False, decoder="tf", **kw))
-    raw_tf = iter(
-        tf.data.Dataset.from_tensor_slices(jpegs)
-        .repeat()
-        .map(
-            lambda j: tf.shape(tf.io.decode_jpeg(j, channels=3, dct_method=ops.DCT))[0] * 0 + 1,
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-        .batch(256)
-        .map(tf.reduce_sum)
-        .prefetch(2)
-    )
-    naive = naive_loader(files, crop, whole=True)
-    lean = naive_loader(files, crop, whole=False)
-    for it in (pipe, pipe_f32, pipe_tf, naive, lean):  # warm up: fill buffers, trace functions
-        for _ in range(3):
-            next(it)
-    next(raw_tf)
+    crop = ucf101.load_info(data).crop_size
     ctx = multiprocessing.get_context("spawn")
-    runs = {
-        "pipeline": batches(pipe, BATCH * CLIP),
-        "pipeline_f32": batches(pipe_f32, BATCH * CLIP),
-        "pipeline_tf": batches(pipe_tf, BATCH * CLIP),
-        "tf_decode": tf_decodes(raw_tf),
-        "naive": batches(naive, BATCH * CLIP),
-        "naive_lean": batches(lean, BATCH * CLIP),
-    }
-    results = {k: [] for k in ("pipeline", "ceiling", *list(runs)[1:])}
-    with ctx.Pool(cores, initializer=_load_jpegs, initargs=(jpegs,)) as pool:
+    kinds = ("pipeline", "pipeline_f32", "pipeline_tf", "tf_decode", "naive", "naive_lean")
+    conns, procs = {}, []
+    for kind in kinds:
+        conns[kind], child = ctx.Pipe()
+        procs.append(ctx.Process(target=serve, args=(kind, data, child), daemon=True))
+        procs[-1].start()
+    for kind, conn in conns.items():
+        if conn.recv() != "ready":
+            raise RuntimeError(f"{kind}: its process failed to start")
+    results = {k: [] for k in ("pipeline", "ceiling", *kinds[1:])}
+    with ctx.Pool(cores, initializer=_load_jpegs, initargs=(data,)) as pool:
         pool.map(_decode_for, [0.2] * cores, chunksize=1)
         for r in range(a.rounds):
             for k in results:
-                m = (
-                    ceiling(pool, cores, a.seconds)
-                    if k == "ceiling"
-                    else measure(runs[k], a.seconds)
-                )
-                results[k].append(m)
+                if k == "ceiling":
+                    results[k].append(ceiling(pool, cores, a.seconds))
+                else:
+                    conns[k].send(a.seconds)
+                    results[k].append(conns[k].recv())
             print(
                 f"round {r + 1}: "
                 + ", ".join(f"{k} {v[-1][0]:.0f}" for k, v in results.items())
                 + " frames/s"
             )
+    for conn in conns.values():
+        conn.send(None)
+    for proc in procs:
+        proc.join(timeout=30)
     med = {k: statistics.median(m[0] for m in v) for k, v in results.items()}
     cpu = {k: statistics.median(m[1] for m in v) for k, v in results.items()}
     # On an idle machine a parallel method gets `cores` CPU-seconds a second, the naive

@@ -23,14 +23,9 @@ DECODERS = ("opencv", "tf")
 DCT = "INTEGER_ACCURATE"
 
 
-_RGB_FLAG = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.10 decodes straight to RGB
-
-
 def imdecode_rgb(buf: np.ndarray) -> np.ndarray:
-    """cv2.imdecode of a JPEG buffer (uint8 array) to RGB."""
-    if _RGB_FLAG is not None:
-        return cv2.imdecode(buf, _RGB_FLAG)
-    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    """cv2.imdecode of a JPEG buffer (uint8 array) straight to RGB (OpenCV >= 4.10)."""
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR_RGB)
 
 
 def means(modality: str, caffe_red_mean: bool) -> tuple[float, float, float]:
@@ -199,73 +194,77 @@ class OutputBuffers:
             return view
 
 
-def _window(img, y: int, x: int, crop: int, squash: bool, flip: bool):
-    """The crop of a decoded frame (or, for the squash defect, the whole frame resized)."""
-    if squash and not flip:  # the original's defect: resize the whole frame
-        return cv2.resize(img, (crop, crop), interpolation=cv2.INTER_LINEAR)
-    return img[y : y + crop, x : x + crop]
+def pack_clips(jpegs):
+    """[B, T] JPEG strings -> ([B] strings, each clip's JPEGs end to end; int32 [B, T] byte
+    lengths). Shuffling, batching and handing a clip to Python then moves one string, not T:
+    per string, tf.data and the numpy conversion each cost an allocation and a copy."""
+    return tf.strings.reduce_join(jpegs, axis=-1), tf.strings.length(jpegs)
 
 
-def _cv2_clips_uint8(jpegs, params, crop: int, flow: bool, squash: bool, empty=np.empty):
-    """Decodes [B, T] JPEGs with each clip's (y, x, mirrored) -> uint8 [B, T, crop, crop, 3]:
-    cropped and mirrored (flow x = 255 - x when mirrored); the mean is subtracted later, on
-    the accelerator (`normalise`), so the host writes and ships a quarter of the bytes."""
-    b, t = jpegs.shape
-    out = empty((b, t, crop, crop, 3), np.uint8)
-    invert_x = (255.0, 0.0, 0.0, 0.0)  # |x - 255| = 255 - x; |v - 0| = v
-    for i in range(b):
+def _frames(packed, lengths, params, crop: int, squash: bool):
+    """Decodes packed clips frame by frame: yields (clip, frame, the crop window (or for the
+    squash defect the whole frame resized), mirrored)."""
+    for i in range(len(packed)):
         y, x, flip = (int(v) for v in params[i])
-        for k in range(t):
-            view = _window(
-                imdecode_rgb(np.frombuffer(jpegs[i, k], np.uint8)), y, x, crop, squash, flip
-            )
-            dst = out[i, k]
-            if flip:
-                cv2.flip(view, 1, dst=dst)
-                if flow:
-                    cv2.absdiff(dst, invert_x, dst=dst)
+        buf = np.frombuffer(packed[i], np.uint8)
+        begin = 0
+        for k, end in enumerate(np.cumsum(lengths[i]).tolist()):
+            img = cv2.imdecode(buf[begin:end], cv2.IMREAD_COLOR_RGB)
+            if img is None:
+                raise ValueError(f"clip {i} of the batch, frame {k}: not a decodable JPEG")
+            begin = end
+            if squash and not flip:  # the original's defect: resize the whole frame
+                yield i, k, cv2.resize(img, (crop, crop), interpolation=cv2.INTER_LINEAR), flip
             else:
-                np.copyto(dst, view)
+                yield i, k, img[y : y + crop, x : x + crop], flip
+
+
+def _cv2_clips_uint8(packed, lengths, params, crop: int, flow: bool, squash: bool, empty):
+    """Packed clips with each clip's (y, x, mirrored) -> uint8 [B, T, crop, crop, 3]: cropped
+    and mirrored (flow x = 255 - x when mirrored); the mean is subtracted later, on the
+    accelerator (`normalise`), so the host writes and ships a quarter of the bytes."""
+    out = empty((*lengths.shape, crop, crop, 3), np.uint8)
+    invert_x = (255.0, 0.0, 0.0, 0.0)  # |x - 255| = 255 - x; |v - 0| = v
+    for i, k, view, flip in _frames(packed, lengths, params, crop, squash):
+        dst = out[i, k]
+        if flip:
+            cv2.flip(view, 1, dst=dst)
+            if flow:
+                cv2.absdiff(dst, invert_x, dst=dst)
+        else:
+            np.copyto(dst, view)
     return out
 
 
-def _cv2_clips(
-    jpegs, params, crop: int, flow: bool, squash: bool, mean, scale: float, empty=np.empty
-):
-    """Decodes [B, T] JPEGs with each clip's (y, x, mirrored) -> float32 [B, T, crop, crop, 3].
+def _cv2_clips(packed, lengths, params, crop: int, flow: bool, squash: bool, mean, scale, empty):
+    """Packed clips with each clip's (y, x, mirrored) -> float32 [B, T, crop, crop, 3].
 
     Each frame is cropped, mirrored and mean-subtracted right after decoding, while it is
     still in the cache, with OpenCV's vectorised ops: numpy's strided copies and a
     separate float pass over the batch each cost about as much as the decoding.
     """
-    b, t = jpegs.shape
-    out = empty((b, t, crop, crop, 3), np.float32)
+    out = empty((*lengths.shape, crop, crop, 3), np.float32)
     sub = (*(float(m) for m in mean), 0.0)
     # A mirrored flow image has x -> -x, i.e. 255 - x: (255 - x) - 128 = -(x - 127).
     sub_flip = (127.0, *sub[1:]) if flow else sub
     mul = (scale, scale, scale, 0.0)
     mul_flip = (-scale, scale, scale, 0.0) if flow else mul
-    for i in range(b):
-        y, x, flip = (int(v) for v in params[i])
-        for k in range(t):
-            view = _window(
-                imdecode_rgb(np.frombuffer(jpegs[i, k], np.uint8)), y, x, crop, squash, flip
-            )
-            if flip:
-                view = cv2.flip(view, 1)
-            dst = out[i, k]
-            cv2.subtract(view, sub_flip if flip else sub, dst=dst, dtype=cv2.CV_32F)
-            if (flip and flow) or scale != 1.0:
-                cv2.multiply(dst, mul_flip if flip else mul, dst=dst)
+    for i, k, view, flip in _frames(packed, lengths, params, crop, squash):
+        if flip:
+            view = cv2.flip(view, 1)
+        dst = out[i, k]
+        cv2.subtract(view, sub_flip if flip else sub, dst=dst, dtype=cv2.CV_32F)
+        if (flip and flow) or scale != 1.0:
+            cv2.multiply(dst, mul_flip if flip else mul, dst=dst)
     return out
 
 
 def decode_clips_opencv(
-    jpegs, params, crop: int, modality: str, squash: bool, mean, scale: float, normalised=True
+    packed, lengths, params, crop: int, modality: str, squash: bool, mean, scale, normalised=True
 ):
-    """A batch of clips through cv2.imdecode: [B, T] strings, [B, 3] -> [B, T, c, c, 3],
-    float32 mean-subtracted and scaled, or (normalised=False) uint8 for `normalise` to
-    finish on the accelerator.
+    """A batch of `pack_clips` clips through cv2.imdecode: [B] strings, int32 [B, T], [B, 3]
+    -> [B, T, c, c, 3], float32 mean-subtracted and scaled, or (normalised=False) uint8 for
+    `normalise` to finish on the accelerator.
 
     One tf.numpy_function call per batch keeps the per-frame overhead small; cv2.imdecode
     (libjpeg-turbo with SIMD) releases the GIL, so batches decode in parallel. The function
@@ -274,13 +273,17 @@ def decode_clips_opencv(
     flow, empty = modality == "flow", OutputBuffers().empty
     if normalised:
         mean = np.asarray(mean, np.float32)
-        fn = lambda j, p: _cv2_clips(j, p, crop, flow, squash, mean, scale, empty)  # noqa: E731
-        dtype = tf.float32
+
+        def fn(j, n, p):
+            return _cv2_clips(j, n, p, crop, flow, squash, mean, scale, empty)
     else:
-        fn = lambda j, p: _cv2_clips_uint8(j, p, crop, flow, squash, empty)  # noqa: E731
-        dtype = tf.uint8
-    out = tf.numpy_function(fn, [jpegs, params], dtype, stateful=False)
-    return tf.ensure_shape(out, [jpegs.shape[0], jpegs.shape[1], crop, crop, 3])
+
+        def fn(j, n, p):
+            return _cv2_clips_uint8(j, n, p, crop, flow, squash, empty)
+
+    dtype = tf.float32 if normalised else tf.uint8
+    out = tf.numpy_function(fn, [packed, lengths, params], dtype, stateful=False)
+    return tf.ensure_shape(out, [*lengths.shape, crop, crop, 3])
 
 
 def decode_clip_tf(jpegs, params, crop: int, modality: str, squash: bool):
