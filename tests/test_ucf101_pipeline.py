@@ -228,6 +228,9 @@ def test_output_buffers_are_aligned_and_reused_only_once_released():
     assert pool.empty((3, 5), np.uint8).ctypes.data not in (address, b.ctypes.data)
     d = pool.empty((3, 5), np.float32)  # the pool is full and busy: a plain new array
     assert d.ctypes.data not in (c.ctypes.data, b.ctypes.data)
+    small = ops.OutputBuffers(max_bytes=100)  # 60 bytes kept; a second would pass 100
+    held = [small.empty((15,), np.float32) for _ in range(3)]
+    assert len(small._slots) == 1 and len({h.ctypes.data for h in held}) == 3
 
 
 def test_recycled_batches_are_never_overwritten_while_held(data):

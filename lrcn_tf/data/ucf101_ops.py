@@ -171,13 +171,15 @@ class OutputBuffers:
     until the tensor dies. A fresh array of megabytes per batch costs the kernel a page fault
     and a page clearing for every 4 KiB (a tenth of the pipeline's CPU at 240x320). Each
     call hands out a new view of a pooled buffer and keeps only a weak reference to the view:
-    once the view is gone, no tensor can reach the buffer, and the next call reuses it.
+    once the view is gone, no tensor can reach the buffer, and the next call reuses it. At
+    most `limit` buffers and `max_bytes` are kept (a deep prefetch of float32 clips at
+    240x320, 237 MB a batch, would otherwise pin gigabytes).
     """
 
-    def __init__(self, limit: int = 16):
+    def __init__(self, limit: int = 16, max_bytes: int = 1 << 30):
         self._lock = threading.Lock()
         self._slots: list[tuple[np.ndarray, weakref.ref]] = []
-        self._limit = limit
+        self._limit, self._max_bytes = limit, max_bytes
 
     def empty(self, shape, dtype) -> np.ndarray:
         shape, dtype = tuple(shape), np.dtype(dtype)
@@ -189,8 +191,9 @@ class OutputBuffers:
                     return view
             base = aligned_empty(shape, dtype)
             view = base.view()
-            if len(self._slots) < self._limit:  # beyond it (nothing let go), plain arrays
-                self._slots.append((base, weakref.ref(view)))
+            kept = sum(b.nbytes for b, _ in self._slots) + base.nbytes
+            if len(self._slots) < self._limit and kept <= self._max_bytes:
+                self._slots.append((base, weakref.ref(view)))  # beyond: plain arrays
             return view
 
 
