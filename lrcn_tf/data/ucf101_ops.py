@@ -212,7 +212,7 @@ def _frames(packed, lengths, params, crop: int, squash: bool):
         buf = np.frombuffer(packed[i], np.uint8)
         begin = 0
         for k, end in enumerate(np.cumsum(lengths[i]).tolist()):
-            img = cv2.imdecode(buf[begin:end], cv2.IMREAD_COLOR_RGB)
+            img = imdecode_rgb(buf[begin:end])
             if img is None:
                 raise ValueError(f"clip {i} of the batch, frame {k}: not a decodable JPEG")
             begin = end
