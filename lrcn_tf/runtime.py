@@ -24,6 +24,7 @@ _VERSIONED_PACKAGES = (
     "pandas",
     "av",
     "opencv-contrib-python-headless",
+    "simplejpeg",
     "pycocoevalcap",
     "scikit-learn",
     "absl-py",

@@ -243,3 +243,66 @@ def test_recycled_batches_are_never_overwritten_while_held(data):
         next(it)
     for h, c in zip(held, copies):
         np.testing.assert_array_equal(h.numpy(), c)
+
+
+@pytest.mark.parametrize("modality", ["rgb", "flow"])
+def test_simplejpeg_and_opencv_decoders_give_the_same_clips(data, modality):
+    """Both host decoders run libjpeg-turbo with the accurate IDCT: the same pixels, so the
+    same clips, float32 and uint8, with the defect switches too."""
+    for kw in (dict(normalised=False), dict(scale=0.5, crop_only_when_mirroring=True)):
+        kw = dict(batch_size=6, seed=4, **kw, **FAST)
+        a = next(iter(up.train_clips(data, 1, modality, decoder="simplejpeg", **kw)))
+        b = next(iter(up.train_clips(data, 1, modality, decoder="opencv", **kw)))
+        np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
+        np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
+    t = [next(iter(up.test_clips(data, 1, modality, decoder=d))) for d in ("simplejpeg", "opencv")]
+    np.testing.assert_array_equal(t[0]["clips"].numpy(), t[1]["clips"].numpy())
+
+
+def _jpeg(h, w, seed):
+    img = np.random.default_rng(seed).integers(0, 256, (h, w, 3), np.uint8)
+    return np.frombuffer(tf.io.encode_jpeg(img).numpy(), np.uint8)
+
+
+def test_reused_scratch_grows_and_bad_jpegs_give_none():
+    """decode_rgb_reused decodes into one scratch array per thread: a larger frame grows it,
+    a smaller one reuses it, and what does not decode gives None (as cv2.imdecode does)."""
+    import threading
+
+    results = {}
+
+    def run():  # a thread of its own: a fresh scratch
+        small, big = _jpeg(8, 16, 0), _jpeg(24, 32, 1)
+        a = ops.decode_rgb_reused(small).copy()
+        b = ops.decode_rgb_reused(big)
+        results["grown"] = ops._SCRATCH.frame.size
+        results["views"] = b.ctypes.data == ops._SCRATCH.frame.ctypes.data
+        c = ops.decode_rgb_reused(small)
+        results["kept"] = ops._SCRATCH.frame.size
+        results["equal"] = np.array_equal(a, c) and np.array_equal(c, ops.imdecode_rgb(small))
+        results["bad"] = [
+            ops.decode_rgb_reused(x) for x in (np.zeros(50, np.uint8), big[: len(big) // 2])
+        ]
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert results["grown"] == 24 * 32 * 3 and results["kept"] == 24 * 32 * 3
+    assert results["views"] and results["equal"]
+    assert results["bad"] == [None, None]
+
+
+@pytest.mark.parametrize("decoder", ["simplejpeg", "opencv"])
+def test_undecodable_or_wrong_size_frames_are_named(decoder):
+    good, wrong = _jpeg(60, 80, 0), _jpeg(40, 40, 1)
+    lengths = np.array([[len(good), 7]], np.int32)
+    params = np.array([[0, 0, 0]], np.int32)
+    empty = ops.OutputBuffers().empty
+    decode = ops._HOST_DECODERS[decoder]
+    packed = np.array([good.tobytes() + b"garbage"], object)
+    with pytest.raises(ValueError, match="clip 0 of the batch, frame 1: not a decodable JPEG"):
+        ops._clips_uint8(packed, lengths, params, 56, False, False, empty, decode)
+    packed = np.array([good.tobytes() + wrong.tobytes()], object)
+    lengths = np.array([[len(good), len(wrong)]], np.int32)
+    with pytest.raises(ValueError, match="frame 1: 40x40 pixels, too small for a 56x56 crop"):
+        ops._clips_uint8(packed, lengths, params, 56, False, False, empty, decode)

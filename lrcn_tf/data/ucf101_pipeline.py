@@ -9,10 +9,10 @@ Recipe (reference/original_recipes.md, Activity recognition):
   are applied in R, G, B order as 123.68, 116.779, 103.939); flow: 128 everywhere.
 
 Only the JPEGs a training clip uses are decoded. Shards are read with a parallel
-interleave, maps are autotuned and batches prefetched; with the default OpenCV decoder a
-clip's JPEGs travel as one string (ucf101_ops.pack_clips) and a whole batch is decoded per
-call (ucf101_ops.decode_clips_opencv) into reused, aligned buffers that TensorFlow takes
-without a copy. `normalised=False` stops at uint8 (cropped, mirrored): Table 1 subtracts the
+interleave, maps are autotuned and batches prefetched; with the host decoders (simplejpeg,
+the default, or OpenCV) a clip's JPEGs travel as one string (ucf101_ops.pack_clips) and a
+whole batch is decoded per call (ucf101_ops.decode_clips_host) into reused, aligned buffers
+that TensorFlow takes without a copy. `normalised=False` stops at uint8 (cropped, mirrored): Table 1 subtracts the
 mean in its train step with `normalise`, on the accelerator, which gives the same values. Two switches reproduce the
 original code's known defects for ablation (off by default): `crop_only_when_mirroring`
 (unmirrored clips are squashed to the crop size instead of cropped) and `caffe_red_mean`
@@ -87,8 +87,8 @@ def _training(src, sample, draws, *, batch_size, crop, seed, shuffle_buffer, rep
     else:
         ds = ds.batch(batch_size, drop_remainder=True).map(
             lambda j, n, p, y: (
-                ops.decode_clips_opencv(
-                    j, n, p, crop, src.modality, squash, mean, scale, normalised=normalised
+                ops.decode_clips_host(
+                    j, n, p, crop, src.modality, squash, mean, scale, normalised, decoder
                 ),
                 y,
             ),
@@ -111,7 +111,7 @@ def train_clips(
     scale: float = 1.0,
     crop_only_when_mirroring: bool = False,
     caffe_red_mean: bool = False,
-    decoder: str = "opencv",
+    decoder: str = "simplejpeg",
     mirror: bool = True,
     normalised: bool = True,
 ) -> tf.data.Dataset:
@@ -133,7 +133,8 @@ def train_clips(
       scale: multiplies the mean-subtracted values (1.0 = the original range).
       crop_only_when_mirroring: reproduce the original's defect (squash unmirrored clips).
       caffe_red_mean: reproduce the original Python layer's red mean of 128.68.
-      decoder: "opencv" (cv2.imdecode, a batch per call; the fastest here) or "tf"
+      decoder: "simplejpeg" (libjpeg-turbo into reused memory, a batch per call; the
+        fastest here), "opencv" (cv2.imdecode; the same pixels) or "tf"
         (tf.io.decode_and_crop_jpeg, graph ops only).
       mirror: the recipe's random mirror (p = 0.5). Turn it off only for data whose classes
         are not mirror-invariant (synthetic_ucf101 has mirror-image class pairs).
@@ -177,7 +178,7 @@ def train_frames(
     frames_per_video: int = 1,
     crop_only_when_mirroring: bool = False,
     caffe_red_mean: bool = False,
-    decoder: str = "opencv",
+    decoder: str = "simplejpeg",
     mirror: bool = True,
     normalised: bool = True,
 ) -> tf.data.Dataset:
@@ -223,7 +224,7 @@ def test_clips(
     per_video: bool = False,
     scale: float = 1.0,
     caffe_red_mean: bool = False,
-    decoder: str = "opencv",
+    decoder: str = "simplejpeg",
     mirror: bool = True,
 ) -> tf.data.Dataset:
     """The test protocol's clips of one split (in shard order), each with its video's index.
