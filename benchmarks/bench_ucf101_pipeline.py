@@ -6,10 +6,13 @@ Prints and writes to results/bench_ucf101_pipeline_<HxW>.csv:
 - prepare throughput (videos/s, flow frames/s) with 1 and 2 workers (worker start-up,
   mostly importing TensorFlow, is reported apart and not counted in the rates);
 - training-clip throughput of `ucf101_pipeline.train_clips` (clips/s, frames/s): uint8 clips
-  as Table 1 trains on them (mean subtraction in the train step, on the accelerator), the
-  same normalised to float32 on the host, and uint8 through the pure-TF decoder;
-- the JPEG-decode ceiling: cv2.imdecode (libjpeg-turbo, SIMD) of the same frames on all
-  cores, one process per core, doing nothing else; and tf.io.decode_jpeg the same way;
+  as Table 1 trains on them (mean subtraction in the train step, on the accelerator) with the
+  default simplejpeg decoder, the same with the OpenCV decoder, normalised to float32 on the
+  host, and uint8 through the pure-TF decoder;
+- the JPEG-decode ceiling of the same frames on all cores, one process per core, doing
+  nothing else, with each fast library: cv2.imdecode (libjpeg-turbo, SIMD; a new array per
+  frame) and simplejpeg (libjpeg-turbo's TurboJPEG API) into reused memory. The ceiling is
+  the faster of the two (the least CPU a frame); tf.io.decode_jpeg is measured too;
 - a naive per-clip Python loader (one thread: read a record, parse it, decode the video's
   frames with cv2, cut a clip, crop, mirror, stack a uint8 batch), and a leaner variant that
   decodes only the clip's 16 frames.

@@ -24,9 +24,10 @@ DECODERS = ("simplejpeg", "opencv", "tf")
 DCT = "INTEGER_ACCURATE"
 
 
-def imdecode_rgb(buf: np.ndarray, bgr: bool = False) -> np.ndarray | None:
-    """cv2.imdecode of a JPEG buffer (uint8 array) straight to RGB (OpenCV >= 4.10), or BGR;
+def imdecode_rgb(buf, bgr: bool = False) -> np.ndarray | None:
+    """cv2.imdecode of a JPEG buffer (bytes-like) straight to RGB (OpenCV >= 4.10), or BGR;
     None if it does not decode."""
+    buf = np.frombuffer(buf, np.uint8)
     return cv2.imdecode(buf, cv2.IMREAD_COLOR if bgr else cv2.IMREAD_COLOR_RGB)
 
 
@@ -248,25 +249,27 @@ def _frames(packed, lengths, params, crop: int, squash: bool, decode):
     than mirroring RGB pixels. `rows` may point into the decoder's scratch memory: the
     caller copies it before asking for the next frame.
     """
+    stable = decode is decode_rgb_reused  # same shape, same memory: the crop view holds
     for i, (y, x, flip) in enumerate(params.tolist()):
-        buf = np.frombuffer(packed[i], np.uint8)
-        begin = 0
+        data, begin, shape, rows = memoryview(packed[i]), 0, None, None
         for k, end in enumerate(np.cumsum(lengths[i]).tolist()):
-            img = decode(buf[begin:end], flip)
+            img = decode(data[begin:end], flip)
+            begin = end
             if img is None:
                 raise ValueError(f"clip {i} of the batch, frame {k}: not a decodable JPEG")
-            begin = end
-            h, w = img.shape[:2]
             if squash and not flip:  # the original's defect: resize the whole frame
                 img = cv2.resize(img, (crop, crop), interpolation=cv2.INTER_LINEAR)
                 yield i, k, img.reshape(crop, 3 * crop), flip
                 continue
-            if h < y + crop or w < x + crop:
-                raise ValueError(
-                    f"clip {i} of the batch, frame {k}: {h}x{w} pixels, too small for a "
-                    f"{crop}x{crop} crop at ({y}, {x}) (frame sizes differ within the video?)"
-                )
-            yield i, k, img.reshape(h, 3 * w)[y : y + crop, 3 * x : 3 * (x + crop)], flip
+            if img.shape != shape or not stable:
+                shape, (h, w) = img.shape, img.shape[:2]
+                if h < y + crop or w < x + crop:
+                    raise ValueError(
+                        f"clip {i} of the batch, frame {k}: {h}x{w} pixels, too small for a "
+                        f"{crop}x{crop} crop at ({y}, {x}) (frame sizes differ within the video?)"
+                    )
+                rows = img.reshape(h, 3 * w)[y : y + crop, 3 * x : 3 * (x + crop)]
+            yield i, k, rows, flip
 
 
 def _mirror(rows, dst=None):
