@@ -299,14 +299,14 @@ def main() -> None:
 
     rows = []
     out = Path(a.output or f"results/bench_ucf101_pipeline_{a.frame_size}.csv")
-    for workers in (1, 2):
-        if a.reuse and (work / f"prepared_w{workers}" / "dataset.json").exists():
-            if out.exists():  # keep the prepare rows measured by the run that made the data
-                with out.open() as f:
-                    kept = [r for r in csv.DictReader(f) if r["measure"].startswith("prepare")]
-                rows += [(r["measure"], float(r["value"]), r["unit"]) for r in kept]
-                print(f"prepare not re-timed (--reuse): {len(kept)} rows kept from {out}")
-            break
+    prepared = all((work / f"prepared_w{w}" / "dataset.json").exists() for w in (1, 2))
+    if a.reuse and prepared and out.exists():
+        # keep the prepare rows measured by the run that made the data
+        with out.open() as f:
+            kept = [r for r in csv.DictReader(f) if r["measure"].startswith("prepare")]
+        rows += [(r["measure"], float(r["value"]), r["unit"]) for r in kept]
+        print(f"prepare not re-timed (--reuse): {len(kept)} rows kept from {out}")
+    for workers in () if a.reuse and prepared else (1, 2):
         r = prepare_rates(work / "raw", work, workers)
         print(
             f"prepare, {workers} worker(s): {r['videos_per_s']:.1f} videos/s, "

@@ -20,7 +20,7 @@ FLOW_MEAN = (128.0, 128.0, 128.0)
 AUTOTUNE = tf.data.AUTOTUNE
 DECODERS = ("simplejpeg", "opencv", "tf")
 # TF's default IDCT is INTEGER_FAST (off by up to 4 levels); the accurate one decodes exactly
-# as libjpeg-turbo in OpenCV does, so both decoders give the same pixels.
+# as libjpeg-turbo in OpenCV and simplejpeg does, so all decoders give the same pixels.
 DCT = "INTEGER_ACCURATE"
 
 
@@ -249,9 +249,8 @@ def _frames(packed, lengths, params, crop: int, squash: bool, decode):
     than mirroring RGB pixels. `rows` may point into the decoder's scratch memory: the
     caller copies it before asking for the next frame.
     """
-    stable = decode is decode_rgb_reused  # same shape, same memory: the crop view holds
     for i, (y, x, flip) in enumerate(params.tolist()):
-        data, begin, shape, rows = memoryview(packed[i]), 0, None, None
+        data, begin = memoryview(packed[i]), 0
         for k, end in enumerate(np.cumsum(lengths[i]).tolist()):
             img = decode(data[begin:end], flip)
             begin = end
@@ -261,15 +260,13 @@ def _frames(packed, lengths, params, crop: int, squash: bool, decode):
                 img = cv2.resize(img, (crop, crop), interpolation=cv2.INTER_LINEAR)
                 yield i, k, img.reshape(crop, 3 * crop), flip
                 continue
-            if img.shape != shape or not stable:
-                shape, (h, w) = img.shape, img.shape[:2]
-                if h < y + crop or w < x + crop:
-                    raise ValueError(
-                        f"clip {i} of the batch, frame {k}: {h}x{w} pixels, too small for a "
-                        f"{crop}x{crop} crop at ({y}, {x}) (frame sizes differ within the video?)"
-                    )
-                rows = img.reshape(h, 3 * w)[y : y + crop, 3 * x : 3 * (x + crop)]
-            yield i, k, rows, flip
+            h, w = img.shape[:2]
+            if h < y + crop or w < x + crop:
+                raise ValueError(
+                    f"clip {i} of the batch, frame {k}: {h}x{w} pixels, too small for a "
+                    f"{crop}x{crop} crop at ({y}, {x}) (frame sizes differ within the video?)"
+                )
+            yield i, k, img.reshape(h, 3 * w)[y : y + crop, 3 * x : 3 * (x + crop)], flip
 
 
 def _mirror(rows, dst=None):
@@ -370,15 +367,19 @@ def decode_clip_tf(jpegs, params, crop: int, modality: str, squash: bool):
 
 
 def _decode_all(jpegs, decode) -> np.ndarray:
-    frames = []
+    """[N] JPEG strings -> uint8 [N, H, W, 3], each frame copied once into the output (the
+    decoder's own memory may be reused)."""
+    out = None
     for k, j in enumerate(jpegs):
-        img = decode(np.frombuffer(j, np.uint8))
+        img = decode(j)
         if img is None:
             raise ValueError(f"frame {k} of the video: not a decodable JPEG")
-        if frames and img.shape != frames[0].shape:
-            raise ValueError(f"frame {k} of the video: {img.shape}, frame 0: {frames[0].shape}")
-        frames.append(img.copy() if decode is decode_rgb_reused else img)
-    return np.stack(frames)
+        if out is None:
+            out = np.empty((len(jpegs), *img.shape), np.uint8)
+        elif img.shape != out.shape[1:]:
+            raise ValueError(f"frame {k} of the video: {img.shape}, frame 0: {out.shape[1:]}")
+        out[k] = img
+    return out
 
 
 def decode_video(jpegs, decoder: str):

@@ -9,11 +9,12 @@ Recipe (reference/original_recipes.md, Activity recognition):
   are applied in R, G, B order as 123.68, 116.779, 103.939); flow: 128 everywhere.
 
 Only the JPEGs a training clip uses are decoded. Shards are read with a parallel
-interleave, maps are autotuned and batches prefetched; with the host decoders (simplejpeg,
-the default, or OpenCV) a clip's JPEGs travel as one string (ucf101_ops.pack_clips) and a
-whole batch is decoded per call (ucf101_ops.decode_clips_host) into reused, aligned buffers
-that TensorFlow takes without a copy. `normalised=False` stops at uint8 (cropped, mirrored): Table 1 subtracts the
-mean in its train step with `normalise`, on the accelerator, which gives the same values. Two switches reproduce the
+interleave, maps are autotuned and two batches prefetched; with the host decoders
+(simplejpeg, the default, or OpenCV) a clip's JPEGs travel as one string
+(ucf101_ops.pack_clips) and a whole batch is decoded per call (ucf101_ops.decode_clips_host)
+into reused, aligned buffers that TensorFlow takes without a copy. `normalised=False` stops
+at uint8 (cropped, mirrored): Table 1 subtracts the mean in its train step with
+`normalise`, on the accelerator, which gives the same values. Two switches reproduce the
 original code's known defects for ablation (off by default): `crop_only_when_mirroring`
 (unmirrored clips are squashed to the crop size instead of cropped) and `caffe_red_mean`
 (red mean 128.68, as its Python data layer).
