@@ -12,7 +12,7 @@ import pytest
 from lrcn_tf.configs import build
 from lrcn_tf.evaluation import activity as ev
 
-FAST = ["train.max_iter=4", "train.checkpoint_every=2", "train.batch_size=4", "shuffle_buffer=16"]
+FAST = ["train.max_iter=4", "train.checkpoint_every=2", "train.batch_size=4"]
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +97,7 @@ MIRRORED = textwrap.dedent(
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
     cfg = build("table1/lrcn_fc6/rgb", "smoke",
-                ["train.max_iter=2", "train.batch_size=4", "train_clip_length=4",
-                 "shuffle_buffer=16"])
+                ["train.max_iter=2", "train.batch_size=4", "train_clip_length=4"])
     model, history = task.train(cfg, sys.argv[1], sys.argv[2], strategy=strategy)
     assert history["step"] == 2, history
     print("replicas", strategy.num_replicas_in_sync, "loss", history["losses"][-1][1])

@@ -8,9 +8,9 @@ from lrcn_tf.data import ucf101
 from lrcn_tf.data import ucf101_ops as ops
 from lrcn_tf.data import ucf101_pipeline as up
 from lrcn_tf.data.synthetic_ucf101 import ensure_synthetic_ucf101
+from tests.test_ucf101_index import one_video_index
 
 TINY = dict(num_classes=2, num_groups=25, clips_per_group=1, workers=1, progress=False)
-FAST = dict(shuffle_buffer=16)  # a full default buffer would read 256 clips before the first batch
 
 
 @pytest.fixture(scope="module")
@@ -57,44 +57,35 @@ def test_tf_clip_starts_match_numpy():
 
 @pytest.mark.parametrize("modality,lo,hi", [("rgb", -123.68, 255 - 103.939), ("flow", -128, 127)])
 def test_train_clips_shapes_ranges_and_determinism(data, modality, lo, hi):
-    x, y = next(iter(up.train_clips(data, 1, modality, batch_size=4, seed=5, **FAST)))
+    x, y = next(iter(up.train_clips(data, 1, modality, batch_size=4, seed=5)))
     assert x.shape == (4, 16, 56, 56, 3) and x.dtype == tf.float32 and y.dtype == tf.int32
     assert lo - 1e-3 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= hi + 1e-3
     assert set(y.numpy()) <= {0, 1}
     # The same seed gives the same stream (each new dataset's first pass; a second pass over
     # one dataset object is reshuffled, as an epoch should be).
-    again = [
-        b[0].numpy()
-        for b in up.train_clips(data, 1, modality, batch_size=4, seed=5, **FAST).take(2)
-    ]
+    again = [b[0].numpy() for b in up.train_clips(data, 1, modality, batch_size=4, seed=5).take(2)]
     np.testing.assert_array_equal(again[0], x.numpy())
     assert not np.array_equal(again[1], again[0])
-    other = next(iter(up.train_clips(data, 1, modality, batch_size=4, seed=6, **FAST)))[0].numpy()
+    other = next(iter(up.train_clips(data, 1, modality, batch_size=4, seed=6)))[0].numpy()
     assert not np.array_equal(other, again[0])
 
 
 def test_defect_switches(data):
-    base = next(iter(up.train_clips(data, 1, "rgb", batch_size=8, seed=2, **FAST)))[0].numpy()
-    red = next(
-        iter(up.train_clips(data, 1, "rgb", batch_size=8, seed=2, **FAST, caffe_red_mean=True))
-    )[0].numpy()
+    base = next(iter(up.train_clips(data, 1, "rgb", batch_size=8, seed=2)))[0].numpy()
+    red = next(iter(up.train_clips(data, 1, "rgb", batch_size=8, seed=2, caffe_red_mean=True)))[
+        0
+    ].numpy()
     np.testing.assert_allclose(base[..., 0] - red[..., 0], 5.0, atol=1e-4)
     np.testing.assert_array_equal(base[..., 1:], red[..., 1:])
     squash = next(
-        iter(
-            up.train_clips(
-                data, 1, "rgb", batch_size=8, seed=2, **FAST, crop_only_when_mirroring=True
-            )
-        )
+        iter(up.train_clips(data, 1, "rgb", batch_size=8, seed=2, crop_only_when_mirroring=True))
     )[0].numpy()
     same = [np.array_equal(a, b) for a, b in zip(base, squash)]
     assert any(same) and not all(same)  # mirrored clips are cropped as before; the others squashed
 
 
 def test_train_frames(data):
-    x, y = next(
-        iter(up.train_frames(data, 2, "flow", batch_size=6, frames_per_video=2, shuffle_buffer=16))
-    )
+    x, y = next(iter(up.train_frames(data, 2, "flow", batch_size=6, frames_per_video=2)))
     assert x.shape == (6, 56, 56, 3) and y.shape == (6,)
 
 
@@ -156,7 +147,7 @@ def test_opencv_and_tf_decoders_agree(data, modality, squash):
     """The fast OpenCV path (crop, mirror, flow inversion, mean, scale in numpy/cv2) against
     the graph-only path: same draws, the same values except where decode_and_crop_jpeg
     upsamples chroma differently at the crop's edges (and resize rounding when squashing)."""
-    kw = dict(batch_size=6, seed=4, scale=0.5, crop_only_when_mirroring=squash, **FAST)
+    kw = dict(batch_size=6, seed=4, scale=0.5, crop_only_when_mirroring=squash)
     a = next(iter(up.train_clips(data, 1, modality, **kw)))
     b = next(iter(up.train_clips(data, 1, modality, decoder="tf", **kw)))
     np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
@@ -167,7 +158,7 @@ def test_opencv_and_tf_decoders_agree(data, modality, squash):
 
 def test_iterator_checkpoint_resumes_the_stream(data, tmp_path):
     """The trainer checkpoints the dataset iterator; the OpenCV decoder must not prevent it."""
-    it = iter(up.train_clips(data, 1, "flow", batch_size=4, seed=9, **FAST))
+    it = iter(up.train_clips(data, 1, "flow", batch_size=4, seed=9))
     next(it)
     ckpt = tf.train.Checkpoint(iterator=it)
     path = ckpt.save(str(tmp_path / "it"))
@@ -181,7 +172,7 @@ def test_iterator_checkpoint_resumes_the_stream(data, tmp_path):
 def test_mirror_switch_only_drops_the_mirroring(data):
     """Same seed, same draws: with mirror=False every clip is the unmirrored twin of the clip
     drawn with mirroring on (synthetic_ucf101 needs this: it has mirror-image class pairs)."""
-    kw = dict(batch_size=8, seed=2, **FAST)
+    kw = dict(batch_size=8, seed=2)
     on = next(iter(up.train_clips(data, 1, "rgb", **kw)))
     off = next(iter(up.train_clips(data, 1, "rgb", mirror=False, **kw)))
     np.testing.assert_array_equal(on[1].numpy(), off[1].numpy())
@@ -201,7 +192,7 @@ def test_uint8_clips_normalised_in_the_step_equal_the_float_path(data, modality)
     the host path's float32 exactly for power-of-two scales (Table 1 uses 1 and 1/64) and
     within float32 rounding otherwise (OpenCV multiplies in double)."""
     for scale, red in ((1.0, False), (1 / 64, True), (0.37, False)):
-        kw = dict(batch_size=6, seed=4, scale=scale, caffe_red_mean=red, **FAST)
+        kw = dict(batch_size=6, seed=4, scale=scale, caffe_red_mean=red)
         a = next(iter(up.train_clips(data, 1, modality, **kw)))
         b = next(iter(up.train_clips(data, 1, modality, normalised=False, **kw)))
         assert b[0].dtype == tf.uint8
@@ -211,7 +202,7 @@ def test_uint8_clips_normalised_in_the_step_equal_the_float_path(data, modality)
             np.testing.assert_array_equal(got, a[0].numpy())
         else:
             np.testing.assert_allclose(got, a[0].numpy(), rtol=1e-6, atol=1e-6)
-    frames = next(iter(up.train_frames(data, 1, modality, batch_size=5, normalised=False, **FAST)))
+    frames = next(iter(up.train_frames(data, 1, modality, batch_size=5, normalised=False)))
     assert frames[0].shape == (5, 56, 56, 3) and frames[0].dtype == tf.uint8
 
 
@@ -236,7 +227,7 @@ def test_output_buffers_are_aligned_and_reused_only_once_released():
 def test_recycled_batches_are_never_overwritten_while_held(data):
     """TensorFlow holds the pooled arrays without copying them; batches kept by the caller
     must keep their values while the pipeline goes on producing."""
-    it = iter(up.train_clips(data, 1, "flow", batch_size=4, seed=3, normalised=False, **FAST))
+    it = iter(up.train_clips(data, 1, "flow", batch_size=4, seed=3, normalised=False))
     held = [next(it)[0] for _ in range(4)]
     copies = [h.numpy().copy() for h in held]
     for _ in range(24):
@@ -250,7 +241,7 @@ def test_simplejpeg_and_opencv_decoders_give_the_same_clips(data, modality):
     """Both host decoders run libjpeg-turbo with the accurate IDCT: the same pixels, so the
     same clips, float32 and uint8, with the defect switches too."""
     for kw in (dict(normalised=False), dict(scale=0.5, crop_only_when_mirroring=True)):
-        kw = dict(batch_size=6, seed=4, **kw, **FAST)
+        kw = dict(batch_size=6, seed=4, **kw)
         a = next(iter(up.train_clips(data, 1, modality, decoder="simplejpeg", **kw)))
         b = next(iter(up.train_clips(data, 1, modality, decoder="opencv", **kw)))
         np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
@@ -293,16 +284,14 @@ def test_reused_scratch_grows_and_bad_jpegs_give_none():
 
 
 @pytest.mark.parametrize("decoder", ["simplejpeg", "opencv"])
-def test_undecodable_or_wrong_size_frames_are_named(decoder):
-    good, wrong = _jpeg(60, 80, 0), _jpeg(40, 40, 1)
-    lengths = np.array([[len(good), 7]], np.int32)
-    params = np.array([[0, 0, 0]], np.int32)
+def test_undecodable_or_wrong_size_frames_are_named(decoder, tmp_path):
+    good, wrong = _jpeg(60, 80, 0).tobytes(), _jpeg(40, 40, 1).tobytes()
+    index = one_video_index(tmp_path, [good, b"garbage", wrong])
+    videos, params = np.array([0]), np.array([[0, 0, 0]], np.int32)
     empty = ops.OutputBuffers().empty
     decode = ops._HOST_DECODERS[decoder]
-    packed = np.array([good.tobytes() + b"garbage"], object)
-    with pytest.raises(ValueError, match="clip 0 of the batch, frame 1: not a decodable JPEG"):
-        ops._clips_uint8(packed, lengths, params, 56, False, False, empty, decode)
-    packed = np.array([good.tobytes() + wrong.tobytes()], object)
-    lengths = np.array([[len(good), len(wrong)]], np.int32)
-    with pytest.raises(ValueError, match="frame 1: 40x40 pixels, too small for a 56x56 crop"):
-        ops._clips_uint8(packed, lengths, params, 56, False, False, empty, decode)
+    where = r"A/v_A_g01_c01.avi \(in .*s0.tfrecord\), frame"
+    with pytest.raises(ValueError, match=where + " 1: not a decodable JPEG"):
+        ops._clips_uint8(index, videos, np.array([[0, 1]]), params, 56, False, False, empty, decode)
+    with pytest.raises(ValueError, match=where + " 2: 40x40 pixels, too small for a 56x56 crop"):
+        ops._clips_uint8(index, videos, np.array([[0, 2]]), params, 56, False, False, empty, decode)

@@ -59,7 +59,6 @@ class Table1Config:
     lstm_init: float = 0.01
     crop_size: int | None = None  # None: the dataset's (227 for UCF-101, 56 synthetic)
     input_scale: float = 1.0  # multiplies mean-subtracted pixels; 1.0 = Caffe's input range
-    shuffle_buffer: int | None = None  # None: the pipeline's default (256 clips, 1024 frames)
     train_clip_length: int = 16
     test_clip_length: int = 16
     test_stride: int = 8
@@ -95,8 +94,6 @@ class Table1Config:
             raise ConfigError(
                 "train_clip_length, test_clip_length and eval_batch_clips must be >= 1"
             )
-        if self.shuffle_buffer is not None and self.shuffle_buffer < 1:
-            raise ConfigError("shuffle_buffer must be >= 1 (or None for the pipeline's)")
         if self.input_scale <= 0:
             raise ConfigError("input_scale must be > 0")
         if self.test_stride < 1:

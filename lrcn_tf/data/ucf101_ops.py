@@ -12,6 +12,7 @@ import simplejpeg
 import tensorflow as tf
 
 from lrcn_tf.data import ucf101
+from lrcn_tf.data.ucf101_index import FrameIndex
 
 # Means of the original (BGR 103.939, 116.779, 123.68) in our RGB channel order.
 RGB_MEAN = (123.68, 116.779, 103.939)
@@ -108,7 +109,12 @@ class ShardSource:
             ),
             default_value=-1,
         )
-        self.modality = modality
+        self.modality, self.data_dir = modality, data_dir
+
+    def frame_index(self):
+        """Where each of this split's videos' JPEGs lies in the shard files (for training)."""
+        names = [v.name for v in self.videos]
+        return FrameIndex(self.data_dir, self.info.shards, names, self.modality)
 
     def _serialized(self, shuffle: bool, seed: int | None, repeat: bool):
         files = tf.data.Dataset.from_tensor_slices(self.files)
@@ -148,29 +154,6 @@ class ShardSource:
             "index": self.table.lookup(context["video"]),
             "hw": tf.cast(tf.stack([context["height"], context["width"]]), tf.int32),
         }
-
-    def record_batches(self, shuffle: bool, seed: int | None, repeat: bool, size: int = 32):
-        """Batches of parsed records, numbered: (batch number, {"jpegs": string [B, N_max]
-        (padded with b""), "length": int32 [B], "label", "hw": int32 [B, 2]}).
-
-        Parsing and sampling a batch of records at once costs a fraction of doing it per
-        record: the per-element overhead of tf.data dominated the training pipeline.
-        """
-        ds = self._serialized(shuffle, seed, repeat).batch(size).enumerate()
-        return ds.map(lambda i, b: (i, self._parse_batch(b)), num_parallel_calls=AUTOTUNE)
-
-    def _parse_batch(self, serialized):
-        context, lists, lengths = tf.io.parse_sequence_example(serialized, *self._features())
-        r = {
-            "jpegs": lists[self.modality],
-            "length": tf.cast(lengths[self.modality], tf.int32),
-            "label": tf.cast(context["label"], tf.int32),
-            "hw": tf.cast(tf.stack([context["height"], context["width"]], axis=1), tf.int32),
-        }
-        if self.mixed:  # a shard also holds videos of the other subset
-            keep = self.table.lookup(context["video"]) >= 0
-            r = {k: tf.boolean_mask(v, keep) for k, v in r.items()}
-        return r
 
 
 def uniform_int(u, k):
@@ -232,15 +215,9 @@ class OutputBuffers:
             return view
 
 
-def pack_clips(jpegs):
-    """[B, T] JPEG strings -> ([B] strings, each clip's JPEGs end to end; int32 [B, T] byte
-    lengths). Shuffling, batching and handing a clip to Python then moves one string, not T:
-    per string, tf.data and the numpy conversion each cost an allocation and a copy."""
-    return tf.strings.reduce_join(jpegs, axis=-1), tf.strings.length(jpegs)
-
-
-def _frames(packed, lengths, params, crop: int, squash: bool, decode):
-    """Decodes packed clips frame by frame with `decode` (a _HOST_DECODERS function).
+def _frames(index, videos, frames, params, crop: int, squash: bool, decode):
+    """Decodes clips frame by frame with `decode` (a _HOST_DECODERS function), reading each
+    JPEG where it lies in its shard (`index`, a ucf101_index.FrameIndex).
 
     Yields (clip, frame, rows, mirrored): `rows` is the crop window (or, for the squash
     defect, the whole frame resized) as uint8 [crop, 3 * crop], one row of bytes per pixel
@@ -249,13 +226,12 @@ def _frames(packed, lengths, params, crop: int, squash: bool, decode):
     than mirroring RGB pixels. `rows` may point into the decoder's scratch memory: the
     caller copies it before asking for the next frame.
     """
-    for i, (y, x, flip) in enumerate(params.tolist()):
-        data, begin = memoryview(packed[i]), 0
-        for k, end in enumerate(np.cumsum(lengths[i]).tolist()):
+    for i, (video, (y, x, flip)) in enumerate(zip(videos.tolist(), params.tolist())):
+        data, spans = index.clip(video, frames[i])
+        for k, (begin, end) in enumerate(spans):
             img = decode(data[begin:end], flip)
-            begin = end
             if img is None:
-                raise ValueError(f"clip {i} of the batch, frame {k}: not a decodable JPEG")
+                raise ValueError(f"{index.where(video, frames[i][k])}: not a decodable JPEG")
             if squash and not flip:  # the original's defect: resize the whole frame
                 img = cv2.resize(img, (crop, crop), interpolation=cv2.INTER_LINEAR)
                 yield i, k, img.reshape(crop, 3 * crop), flip
@@ -263,7 +239,7 @@ def _frames(packed, lengths, params, crop: int, squash: bool, decode):
             h, w = img.shape[:2]
             if h < y + crop or w < x + crop:
                 raise ValueError(
-                    f"clip {i} of the batch, frame {k}: {h}x{w} pixels, too small for a "
+                    f"{index.where(video, frames[i][k])}: {h}x{w} pixels, too small for a "
                     f"{crop}x{crop} crop at ({y}, {x}) (frame sizes differ within the video?)"
                 )
             yield i, k, img.reshape(h, 3 * w)[y : y + crop, 3 * x : 3 * (x + crop)], flip
@@ -274,14 +250,15 @@ def _mirror(rows, dst=None):
     return cv2.flip(rows, 1, dst=dst)
 
 
-def _clips_uint8(packed, lengths, params, crop: int, flow: bool, squash: bool, empty, decode):
-    """Packed clips with each clip's (y, x, mirrored) -> uint8 [B, T, crop, crop, 3]: cropped
+def _clips_uint8(index, videos, frames, params, crop, flow, squash, empty, decode):
+    """Clips (videos [B], frame numbers [B, T], each clip's (y, x, mirrored) [B, 3]) -> uint8
+    [B, T, crop, crop, 3]: cropped
     and mirrored (flow x = 255 - x when mirrored); the mean is subtracted later, on the
     accelerator (`normalise`), so the host writes and ships a quarter of the bytes."""
-    out = empty((*lengths.shape, crop, crop, 3), np.uint8)
-    rows_out = out.reshape(*lengths.shape, crop, 3 * crop)
+    out = empty((*frames.shape, crop, crop, 3), np.uint8)
+    rows_out = out.reshape(*frames.shape, crop, 3 * crop)
     invert_x = (255.0, 0.0, 0.0, 0.0)  # |x - 255| = 255 - x; |v - 0| = v
-    for i, k, rows, flip in _frames(packed, lengths, params, crop, squash, decode):
+    for i, k, rows, flip in _frames(index, videos, frames, params, crop, squash, decode):
         if flip:
             _mirror(rows, rows_out[i, k])
             if flow:
@@ -291,20 +268,20 @@ def _clips_uint8(packed, lengths, params, crop: int, flow: bool, squash: bool, e
     return out
 
 
-def _clips_float(packed, lengths, params, crop, flow, squash, mean, scale, empty, decode):
-    """Packed clips with each clip's (y, x, mirrored) -> float32 [B, T, crop, crop, 3].
+def _clips_float(index, videos, frames, params, crop, flow, squash, mean, scale, empty, decode):
+    """The clips of `_clips_uint8` -> float32 [B, T, crop, crop, 3], mean subtracted, scaled.
 
     Each frame is cropped, mirrored and mean-subtracted right after decoding, while it is
     still in the cache, with OpenCV's vectorised ops: numpy's strided copies and a
     separate float pass over the batch each cost about as much as the decoding.
     """
-    out = empty((*lengths.shape, crop, crop, 3), np.float32)
+    out = empty((*frames.shape, crop, crop, 3), np.float32)
     sub = (*(float(m) for m in mean), 0.0)
     # A mirrored flow image has x -> -x, i.e. 255 - x: (255 - x) - 128 = -(x - 127).
     sub_flip = (127.0, *sub[1:]) if flow else sub
     mul = (scale, scale, scale, 0.0)
     mul_flip = (-scale, scale, scale, 0.0) if flow else mul
-    for i, k, rows, flip in _frames(packed, lengths, params, crop, squash, decode):
+    for i, k, rows, flip in _frames(index, videos, frames, params, crop, squash, decode):
         view = (_mirror(rows) if flip else rows).reshape(crop, crop, 3)
         dst = out[i, k]
         cv2.subtract(view, sub_flip if flip else sub, dst=dst, dtype=cv2.CV_32F)
@@ -314,32 +291,41 @@ def _clips_float(packed, lengths, params, crop, flow, squash, mean, scale, empty
 
 
 def decode_clips_host(
-    packed, lengths, params, crop: int, modality: str, squash: bool, mean, scale,
+    index, videos, frames, params, crop: int, modality: str, squash: bool, mean, scale,
     normalised=True, decoder="simplejpeg",
 ):  # fmt: skip
-    """A batch of `pack_clips` clips decoded in Python by `decoder` ("simplejpeg" or
-    "opencv"; the same pixels): [B] strings, int32 [B, T], [B, 3] -> [B, T, c, c, 3],
-    float32 mean-subtracted and scaled, or (normalised=False) uint8 for `normalise` to
-    finish on the accelerator.
+    """A batch of clips decoded in Python by `decoder` ("simplejpeg" or "opencv"; the same
+    pixels), their JPEGs read where they lie in the shards (`index`, a FrameIndex): videos
+    int32 [B], frame numbers int32 [B, T], crops [B, 3] -> [B, T, c, c, 3], float32
+    mean-subtracted and scaled, or (normalised=False) uint8 for `normalise` to finish on the
+    accelerator.
 
     One tf.numpy_function call per batch keeps the per-frame overhead small; both decoders
     (libjpeg-turbo with SIMD) release the GIL, so batches decode in parallel. The function
-    is pure, so it is declared stateless and iterators that use it can be checkpointed.
+    only reads finished shard files, so it is declared stateless and iterators that use it
+    can be checkpointed.
     """
     flow, empty, decode = modality == "flow", OutputBuffers().empty, _HOST_DECODERS[decoder]
     if normalised:
         mean = np.asarray(mean, np.float32)
 
-        def fn(j, n, p):
-            return _clips_float(j, n, p, crop, flow, squash, mean, scale, empty, decode)
+        def fn(v, f, p):
+            return _clips_float(index, v, f, p, crop, flow, squash, mean, scale, empty, decode)
     else:
 
-        def fn(j, n, p):
-            return _clips_uint8(j, n, p, crop, flow, squash, empty, decode)
+        def fn(v, f, p):
+            return _clips_uint8(index, v, f, p, crop, flow, squash, empty, decode)
 
     dtype = tf.float32 if normalised else tf.uint8
-    out = tf.numpy_function(fn, [packed, lengths, params], dtype, stateful=False)
-    return tf.ensure_shape(out, [*lengths.shape, crop, crop, 3])
+    out = tf.numpy_function(fn, [videos, frames, params], dtype, stateful=False)
+    return tf.ensure_shape(out, [*frames.shape, crop, crop, 3])
+
+
+def read_clips(index, videos, frames):
+    """The JPEGs of clips, read where they lie in the shards: videos int32 [B], frame numbers
+    int32 [B, T] -> string [B, T] (for the graph-only decoder)."""
+    out = tf.numpy_function(index.jpegs, [videos, frames], tf.string, stateful=False)
+    return tf.ensure_shape(out, frames.shape)
 
 
 def decode_clip_tf(jpegs, params, crop: int, modality: str, squash: bool):

@@ -8,11 +8,14 @@ Recipe (reference/original_recipes.md, Activity recognition):
 - mean subtraction: 103.939, 116.779, 123.68 for B, G, R (frames here are RGB, so the means
   are applied in R, G, B order as 123.68, 116.779, 103.939); flow: 128 everywhere.
 
-Only the JPEGs a training clip uses are decoded. Shards are read with a parallel
-interleave, maps are autotuned and two batches prefetched; with the host decoders
-(simplejpeg, the default, or OpenCV) a clip's JPEGs travel as one string
-(ucf101_ops.pack_clips) and a whole batch is decoded per call (ucf101_ops.decode_clips_host)
-into reused, aligned buffers that TensorFlow takes without a copy. `normalised=False` stops
+Training reads and decodes only the JPEGs a clip uses: each pass shuffles the split's video
+numbers, a batch of them draws its starts, crops and mirrors in the graph, and the frames'
+JPEGs are read where they lie in the shard files (ucf101_index.FrameIndex, memory-mapped; no
+whole-video records are read or parsed). With the host decoders (simplejpeg, the default, or
+OpenCV) a whole batch is decoded per call (ucf101_ops.decode_clips_host) into reused,
+aligned buffers that TensorFlow takes without a copy; batches are decoded in parallel
+(autotuned) and two are prefetched. The test clips read whole records with a parallel
+interleave, since every frame is used. `normalised=False` stops
 at uint8 (cropped, mirrored): Table 1 subtracts the mean in its train step with
 `normalise`, on the accelerator, which gives the same values. Two switches reproduce the
 original code's known defects for ablation (off by default): `crop_only_when_mirroring`
@@ -58,49 +61,58 @@ def test_clip_starts(num_frames: int, clip_length: int = 16, stride: int = 8) ->
     return starts
 
 
-def _training(src, sample, draws, *, batch_size, crop, seed, shuffle_buffer, repeat, scale,
+def _training(src, sample, draws, *, per_video=1, batch_size, crop, seed, repeat, scale,
               squash, caffe_red_mean, decoder, mirror=True, normalised=True):  # fmt: skip
-    """records -> sample (JPEG bytes [T], crop/mirror, label) -> shuffle -> batch -> decode.
+    """videos (each `per_video` times a pass, shuffled) -> batch -> draw -> read and decode.
 
-    `sample(r, u)` maps a batch of parsed records and uniforms u [B, draws] to (jpegs
-    [M, T], crop params [M, 3], labels [M]).
+    `sample(r, u)` maps a batch's videos r ({"length", "hw", "label"}, each [B, ...]) and
+    uniforms u [B, draws] to (frame numbers [B, T], crop parameters [B, 3], labels [B]).
+    Only the drawn frames' JPEGs are read (`FrameIndex`) and decoded.
     """
+    index = src.frame_index()
     mean = ops.means(src.modality, caffe_red_mean)
     base = 0 if seed is None else seed
+    count = len(index.names)
+    videos = {
+        "length": tf.constant(index.counts, tf.int32),
+        "hw": tf.constant(index.hw, tf.int32),
+        "label": tf.constant([v.label for v in src.videos], tf.int32),
+    }
 
-    def draw(i, r):
+    def draw(i, k):
+        v = tf.cast(k % count, tf.int32)  # pass element k is video k % count
         # Stateless draws keyed by (seed, batch number): the same seed, the same stream.
-        u = tf.random.stateless_uniform([tf.shape(r["label"])[0], draws], tf.stack([base, i]))
-        jpegs, params, labels = sample(r, u)
+        u = tf.random.stateless_uniform([tf.shape(v)[0], draws], tf.stack([base, i]))
+        frames, params, labels = sample({k: tf.gather(x, v) for k, x in videos.items()}, u)
         if not mirror:  # clear the mirror flag (column 2 of the crop parameters)
             params = params * tf.constant([1, 1, 0], params.dtype)
         if decoder == "tf":
-            return jpegs, params, labels
-        return (*ops.pack_clips(jpegs), params, labels)
+            return ops.read_clips(index, v, frames), params, labels
+        x = ops.decode_clips_host(
+            index, v, frames, params, crop, src.modality, squash, mean, scale, normalised, decoder
+        )
+        return x, labels
 
-    ds = src.record_batches(shuffle=True, seed=seed, repeat=repeat)
-    ds = ds.map(draw, num_parallel_calls=AUTOTUNE).unbatch()
-    # The buffer holds encoded JPEGs, small enough for the trainer's iterator checkpoints.
-    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    # A full shuffle of the videos each pass: the buffer holds numbers only. No per-element
+    # map before batching: tf.data would run it in parallel, a thread hand-off per clip.
+    ds = tf.data.Dataset.range(count * per_video).shuffle(count * per_video, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=True).enumerate()
+    ds = ds.map(draw, num_parallel_calls=AUTOTUNE)
     if decoder == "tf":
-        ds = ds.map(
-            lambda j, p, y: (ops.decode_clip_tf(j, p, crop, src.modality, squash), y),
-            num_parallel_calls=AUTOTUNE,
-        ).batch(batch_size, drop_remainder=True)
+        ds = (
+            ds.unbatch()
+            .map(
+                lambda j, p, y: (ops.decode_clip_tf(j, p, crop, src.modality, squash), y),
+                num_parallel_calls=AUTOTUNE,
+            )
+            .batch(batch_size)
+        )
         if normalised:
             ds = ds.map(
                 lambda x, y: (ops.normalise(x, mean, scale), y), num_parallel_calls=AUTOTUNE
             )
-    else:
-        ds = ds.batch(batch_size, drop_remainder=True).map(
-            lambda j, n, p, y: (
-                ops.decode_clips_host(
-                    j, n, p, crop, src.modality, squash, mean, scale, normalised, decoder
-                ),
-                y,
-            ),
-            num_parallel_calls=AUTOTUNE,
-        )
     return ds.prefetch(PREFETCH)
 
 
@@ -113,7 +125,6 @@ def train_clips(
     batch_size: int = 24,
     crop_size: int | None = None,
     seed: int | None = 1701,
-    shuffle_buffer: int = 256,
     repeat: bool = True,
     scale: float = 1.0,
     crop_only_when_mirroring: bool = False,
@@ -133,10 +144,10 @@ def train_clips(
         their last frame.
       batch_size: clips per batch (24 in the original); batches are always full.
       crop_size: crop side; None = the folder's default (227 for 240x320 frames).
-      seed: seeds file order, shuffling, starts, crops and mirrors; the same seed gives the
-        same stream.
-      shuffle_buffer: clips (as encoded JPEGs) in the shuffle buffer.
-      repeat: repeat forever (one clip per video per pass); False = one pass.
+      seed: seeds the order of the videos (shuffled anew each pass), starts, crops and
+        mirrors; the same seed gives the same stream.
+      repeat: repeat forever (one clip per video per pass); False = one pass (the last
+        partial batch dropped).
       scale: multiplies the mean-subtracted values (1.0 = the original range).
       crop_only_when_mirroring: reproduce the original's defect (squash unmirrored clips).
       caffe_red_mean: reproduce the original Python layer's red mean of 128.68.
@@ -160,12 +171,10 @@ def train_clips(
         n = r["length"]
         start = ops.uniform_int(u[:, 0], tf.maximum(n - clip_length, 0) + 1)
         idx = tf.minimum(start[:, None] + tf.range(clip_length)[None], n[:, None] - 1)
-        jpegs = tf.ensure_shape(tf.gather(r["jpegs"], idx, batch_dims=1), [None, clip_length])
-        return jpegs, ops.draw_crops(u[:, 1:4], r["hw"], crop), r["label"]
+        return idx, ops.draw_crops(u[:, 1:4], r["hw"], crop), r["label"]
 
     return _training(
-        src, sample, 4, batch_size=batch_size, crop=crop, seed=seed,
-        shuffle_buffer=shuffle_buffer, repeat=repeat, scale=scale,
+        src, sample, 4, batch_size=batch_size, crop=crop, seed=seed, repeat=repeat, scale=scale,
         squash=crop_only_when_mirroring, caffe_red_mean=caffe_red_mean, decoder=decoder,
         mirror=mirror, normalised=normalised,
     )  # fmt: skip
@@ -179,7 +188,6 @@ def train_frames(
     batch_size: int = 128,
     crop_size: int | None = None,
     seed: int | None = 1701,
-    shuffle_buffer: int = 1024,
     repeat: bool = True,
     scale: float = 1.0,
     frames_per_video: int = 1,
@@ -191,27 +199,24 @@ def train_frames(
 ) -> tf.data.Dataset:
     """Training frames of one split for the single-frame model (each frame its own crop/mirror).
 
-    Args are those of `train_clips`; `frames_per_video` frames are drawn uniformly (with
-    replacement) from each video per pass.
+    Args are those of `train_clips`; each pass draws `frames_per_video` frames uniformly
+    (with replacement) from each video, each as its own element of the shuffled pass.
 
     Returns:
       Dataset of (float32 or uint8 [B, crop, crop, 3], int32 [B]).
     """
     src = ops.ShardSource(data_dir, split, "train", modality, decoder)
     crop = crop_size or src.info.crop_size
-    k = frames_per_video
+    if frames_per_video < 1:
+        raise ValueError(f"frames_per_video {frames_per_video}: must be >= 1")
 
     def sample(r, u):
-        b = tf.shape(r["label"])[0]
-        uk = tf.reshape(u, [b, k, 4])
-        idx = ops.uniform_int(uk[..., 0], r["length"][:, None])  # [B, k]
-        jpegs = tf.reshape(tf.gather(r["jpegs"], idx, batch_dims=1), [-1, 1])
-        params = tf.reshape(ops.draw_crops(uk[..., 1:], r["hw"][:, None], crop), [-1, 3])
-        return jpegs, params, tf.repeat(r["label"], k)
+        idx = ops.uniform_int(u[:, :1], r["length"][:, None])  # [B, 1]
+        return idx, ops.draw_crops(u[:, 1:4], r["hw"], crop), r["label"]
 
     ds = _training(
-        src, sample, 4 * k, batch_size=batch_size, crop=crop, seed=seed,
-        shuffle_buffer=shuffle_buffer, repeat=repeat, scale=scale,
+        src, sample, 4, per_video=frames_per_video, batch_size=batch_size, crop=crop,
+        seed=seed, repeat=repeat, scale=scale,
         squash=crop_only_when_mirroring, caffe_red_mean=caffe_red_mean, decoder=decoder,
         mirror=mirror, normalised=normalised,
     )  # fmt: skip

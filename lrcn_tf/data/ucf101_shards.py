@@ -9,8 +9,11 @@ manifest rows of its videos. One record per video, a `tf.train.SequenceExample`:
 - feature list `rgb` (one JPEG per frame, RGB) or `flow` (one JPEG flow image per pair of
   consecutive frames: num_flow = num_frames - 1).
 
-The files are written under temp names, then the .json, then the files are renamed: a shard
-is complete when its .json and all its files exist under their final names.
+Each file gets an index beside it, `NAME.index.npz` (ucf101_index: where each JPEG lies in
+the file, so training reads only the frames of a clip). The files are written under temp
+names, then their indexes, then the .json, then the files are renamed: a shard is complete
+when its .json and all its files exist under their final names (an index that is missing or
+does not match its file is rebuilt when the shard is read).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 
 from lrcn_tf.data.flow import flow_images
 from lrcn_tf.data.ucf101 import shard_file
+from lrcn_tf.data.ucf101_index import IndexBuilder, index_file, record_spans, write_index
 from lrcn_tf.data.video import VideoError, decode_video
 
 MODALITIES = ("rgb", "flow")
@@ -119,7 +123,7 @@ def write_shard(task: ShardTask) -> list[dict]:
     rows = []
     finals = {m: shard_file(task.out, m, task.name) for m in modalities(task.flow)}
     tmps = {m: f.with_name(f"{f.name}.{os.getpid()}.tmp") for m, f in finals.items()}
-    writers = {}
+    writers, indexes = {}, {m: IndexBuilder(m) for m in finals}
     for m, tmp in tmps.items():
         tmp.parent.mkdir(parents=True, exist_ok=True)
         writers[m] = tf.io.TFRecordWriter(str(tmp))
@@ -147,8 +151,10 @@ def write_shard(task: ShardTask) -> list[dict]:
                     ).SerializeToString()
                     for m, x in images.items()
                 }
+                spans = {m: record_spans(r, m) for m, r in records.items()}
                 for m, record in records.items():
                     writers[m].write(record)
+                    indexes[m].append(len(record), spans[m])
                 row.update(
                     num_frames=len(frames),
                     height=frames.shape[1],
@@ -163,6 +169,9 @@ def write_shard(task: ShardTask) -> list[dict]:
     finally:
         for w in writers.values():
             w.close()
+    for m, index in indexes.items():
+        if index.position == tmps[m].stat().st_size:  # else rebuilt from the file when read
+            write_index(index_file(finals[m]), index.arrays())
     side = sidecar(task.out, task.name)
     side_tmp = side.with_name(side.name + f".{os.getpid()}.tmp")
     side_tmp.write_text(json.dumps(rows, indent=0) + "\n")

@@ -82,8 +82,6 @@ def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data
         mirror=cfg.train_mirror,
         normalised=False,
     )
-    if cfg.shuffle_buffer is not None:
-        common["shuffle_buffer"] = cfg.shuffle_buffer
     if cfg.is_lrcn:
         return ucf101_pipeline.train_clips(
             data_dir, cfg.split, cfg.modality, clip_length=cfg.train_clip_length, **common
