@@ -1,5 +1,7 @@
 """tf.data pipelines on a tiny synthetic_ucf101 made by ensure_synthetic_ucf101."""
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -206,6 +208,70 @@ def test_uint8_clips_normalised_in_the_step_equal_the_float_path(data, modality)
     assert frames[0].shape == (5, 56, 56, 3) and frames[0].dtype == tf.uint8
 
 
+@pytest.mark.parametrize("modality", ["rgb", "flow"])
+def test_crop_on_the_accelerator_equals_the_host_path(data, modality):
+    """crop_on_host=False ships whole uint8 frames and the draws; `crop_and_normalise` then
+    gives the host path's float32 (crop, mirror, flow x inverted, mean, scale)."""
+    for scale, red in ((1.0, False), (1 / 64, True)):
+        kw = dict(seed=4, scale=scale, caffe_red_mean=red)
+        a = next(iter(up.train_clips(data, 1, modality, batch_size=6, **kw)))
+        x, crops, y = next(
+            iter(
+                up.train_clips(
+                    data, 1, modality, batch_size=6, normalised=False, crop_on_host=False, **kw
+                )
+            )
+        )
+        assert x.shape == (6, 16, 60, 80, 3) and x.dtype == tf.uint8
+        assert set(crops.numpy()[:, 2]) == {0, 1}  # both mirrored and plain clips
+        np.testing.assert_array_equal(y.numpy(), a[1].numpy())
+        got = up.crop_and_normalise(x, crops, 56, modality, scale=scale, caffe_red_mean=red)
+        np.testing.assert_array_equal(np.asarray(got), a[0].numpy())
+    a = next(iter(up.train_frames(data, 2, modality, batch_size=5, frames_per_video=2)))
+    x, crops, y = next(
+        iter(
+            up.train_frames(
+                data,
+                2,
+                modality,
+                batch_size=5,
+                frames_per_video=2,
+                normalised=False,
+                crop_on_host=False,
+            )
+        )
+    )
+    assert x.shape == (5, 60, 80, 3)
+    np.testing.assert_array_equal(
+        np.asarray(up.crop_and_normalise(x, crops, 56, modality)), a[0].numpy()
+    )
+
+
+def test_crop_on_the_accelerator_refuses_what_it_cannot_do(data):
+    for kw, named in (
+        ({}, "normalised=True"),
+        ({"normalised": False, "crop_only_when_mirroring": True}, "crop_only_when_mirroring=True"),
+        ({"normalised": False, "decoder": "tf"}, "decoder='tf'"),
+    ):
+        with pytest.raises(ValueError, match=f"does not go with {re.escape(named)}"):
+            up.train_clips(data, 1, "rgb", crop_on_host=False, **kw)
+
+
+def test_crop_and_normalise_by_hand():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (3, 2, 9, 11, 3), np.uint8)
+    crops = np.array([[0, 0, 0], [2, 4, 1], [1, 3, 1]], np.int32)
+    got = np.asarray(up.crop_and_normalise(x, crops, 7, "flow", scale=0.5))
+    for i, (y0, x0, flip) in enumerate(crops):
+        want = x[i, :, y0 : y0 + 7, x0 : x0 + 7].astype(np.float32)
+        if flip:
+            want = want[:, :, ::-1]
+            want[..., 0] = 255 - want[..., 0]
+        np.testing.assert_array_equal(got[i], (want - 128) * 0.5)
+    rgb = np.asarray(up.crop_and_normalise(x[:, 0], crops, 7, "rgb"))  # frames [B, H, W, 3]
+    np.testing.assert_allclose(rgb[1], x[1, 0, 2:9, 4:11][:, ::-1] - np.float32(up.RGB_MEAN))
+
+
 def test_output_buffers_are_aligned_and_reused_only_once_released():
     pool = ops.OutputBuffers(limit=2)
     a = pool.empty((3, 5), np.float32)
@@ -284,14 +350,29 @@ def test_reused_scratch_grows_and_bad_jpegs_give_none():
 
 
 @pytest.mark.parametrize("decoder", ["simplejpeg", "opencv"])
-def test_undecodable_or_wrong_size_frames_are_named(decoder, tmp_path):
-    good, wrong = _jpeg(60, 80, 0).tobytes(), _jpeg(40, 40, 1).tobytes()
-    index = one_video_index(tmp_path, [good, b"garbage", wrong])
-    videos, params = np.array([0]), np.array([[0, 0, 0]], np.int32)
+@pytest.mark.parametrize("flip", [0, 1])
+def test_undecodable_or_wrong_size_frames_are_named(decoder, flip, tmp_path):
+    good, small, big = (_jpeg(h, w, 0).tobytes() for h, w in ((60, 80), (40, 40), (120, 160)))
+    index = one_video_index(tmp_path, [good, b"garbage", small, big])
+    videos, params = np.array([0]), np.array([[0, 0, flip]], np.int32)
     empty = ops.OutputBuffers().empty
-    decode = ops._HOST_DECODERS[decoder]
+
+    def clip(frames, crop=56):
+        return ops._clips_uint8(
+            index, videos, np.array([frames]), params, crop, False, False, empty, decoder
+        )
+
+    assert clip([0, 0]).shape == (1, 2, 56, 56, 3)
     where = r"A/v_A_g01_c01.avi \(in .*s0.tfrecord\), frame"
     with pytest.raises(ValueError, match=where + " 1: not a decodable JPEG"):
-        ops._clips_uint8(index, videos, np.array([[0, 1]]), params, 56, False, False, empty, decode)
-    with pytest.raises(ValueError, match=where + " 2: 40x40 pixels, too small for a 56x56 crop"):
-        ops._clips_uint8(index, videos, np.array([[0, 2]]), params, 56, False, False, empty, decode)
+        clip([0, 1])
+    with pytest.raises(
+        ValueError, match=where + " 2: 40x40 pixels, but the video's record says 60x80"
+    ):
+        clip([0, 2])
+    with pytest.raises(
+        ValueError, match=where + " 3: 120x160 pixels, but the video's record says 60x80"
+    ):
+        clip([3, 0])
+    with pytest.raises(ValueError, match=where + " 0: 60x80 pixels, too small for a 64x64 crop"):
+        clip([0, 0], crop=64)

@@ -54,11 +54,17 @@ def decode_rgb_reused(buf, bgr: bool = False) -> np.ndarray | None:
             pass  # not a JPEG, or larger than the scratch memory
     try:
         h, w = simplejpeg.decode_jpeg_header(buf)[:2]
-        if scratch is None or h * w * 3 > scratch.size:
-            scratch = _SCRATCH.frame = np.empty(h * w * 3, np.uint8)
-        return simplejpeg.decode_jpeg(buf, colorspace, buffer=scratch)
+        return simplejpeg.decode_jpeg(buf, colorspace, buffer=_scratch(h * w * 3))
     except ValueError:
         return None
+
+
+def _scratch(size: int) -> np.ndarray:
+    """This thread's scratch memory for decoded frames, grown to at least `size` bytes."""
+    scratch = getattr(_SCRATCH, "frame", None)
+    if scratch is None or scratch.size < size:
+        scratch = _SCRATCH.frame = np.empty(size, np.uint8)
+    return scratch
 
 
 _HOST_DECODERS = {"simplejpeg": decode_rgb_reused, "opencv": imdecode_rgb}
@@ -215,8 +221,8 @@ class OutputBuffers:
             return view
 
 
-def _frames(index, videos, frames, params, crop: int, squash: bool, decode):
-    """Decodes clips frame by frame with `decode` (a _HOST_DECODERS function), reading each
+def _frames(index, videos, frames, params, crop: int, squash: bool, decoder: str):
+    """Decodes clips frame by frame with `decoder` ("simplejpeg" or "opencv"), reading each
     JPEG where it lies in its shard (`index`, a ucf101_index.FrameIndex).
 
     Yields (clip, frame, rows, mirrored): `rows` is the crop window (or, for the squash
@@ -225,24 +231,50 @@ def _frames(index, videos, frames, params, crop: int, squash: bool, decode):
     pixel order and turns BGR into RGB in one pass (`_mirror`), about three times faster
     than mirroring RGB pixels. `rows` may point into the decoder's scratch memory: the
     caller copies it before asking for the next frame.
+
+    simplejpeg decodes each frame of a clip into the same scratch memory, so the crop window
+    is cut once per clip and the loop does little else: at 60x80 the Python in it, run
+    while holding the GIL, is what keeps the decoding threads from running side by side.
     """
+    hw = index.hw.tolist()
     for i, (video, (y, x, flip)) in enumerate(zip(videos.tolist(), params.tolist())):
         data, spans = index.clip(video, frames[i])
+        h, w = hw[video]
+        if h < y + crop or w < x + crop:
+            raise ValueError(
+                f"{index.where(video, int(frames[i][0]))}: {h}x{w} pixels, too small for a "
+                f"{crop}x{crop} crop at ({y}, {x})"
+            )
+        if decoder == "simplejpeg" and not squash:
+            scratch, colorspace = _scratch(h * w * 3), "BGR" if flip else "RGB"
+            window = scratch[: h * w * 3].reshape(h, 3 * w)[y : y + crop, 3 * x : 3 * (x + crop)]
+            for k, (begin, end) in enumerate(spans):
+                try:
+                    img = simplejpeg.decode_jpeg(data[begin:end], colorspace, buffer=scratch)
+                except ValueError:  # not a JPEG, or larger than the video's frame size
+                    img = decode_rgb_reused(data[begin:end])
+                if img is None or img.shape[0] != h or img.shape[1] != w:
+                    raise _bad_frame(index, video, int(frames[i][k]), img, (h, w))
+                yield i, k, window, flip
+            continue
+        decode = _HOST_DECODERS[decoder]
         for k, (begin, end) in enumerate(spans):
             img = decode(data[begin:end], flip)
-            if img is None:
-                raise ValueError(f"{index.where(video, frames[i][k])}: not a decodable JPEG")
+            if img is None or img.shape[0] != h or img.shape[1] != w:
+                raise _bad_frame(index, video, int(frames[i][k]), img, (h, w))
             if squash and not flip:  # the original's defect: resize the whole frame
                 img = cv2.resize(img, (crop, crop), interpolation=cv2.INTER_LINEAR)
                 yield i, k, img.reshape(crop, 3 * crop), flip
                 continue
-            h, w = img.shape[:2]
-            if h < y + crop or w < x + crop:
-                raise ValueError(
-                    f"{index.where(video, frames[i][k])}: {h}x{w} pixels, too small for a "
-                    f"{crop}x{crop} crop at ({y}, {x}) (frame sizes differ within the video?)"
-                )
             yield i, k, img.reshape(h, 3 * w)[y : y + crop, 3 * x : 3 * (x + crop)], flip
+
+
+def _bad_frame(index, video: int, frame: int, img, hw) -> ValueError:
+    where = index.where(video, frame)
+    if img is None:
+        return ValueError(f"{where}: not a decodable JPEG")
+    h, w = img.shape[:2]
+    return ValueError(f"{where}: {h}x{w} pixels, but the video's record says {hw[0]}x{hw[1]}")
 
 
 def _mirror(rows, dst=None):
@@ -250,7 +282,7 @@ def _mirror(rows, dst=None):
     return cv2.flip(rows, 1, dst=dst)
 
 
-def _clips_uint8(index, videos, frames, params, crop, flow, squash, empty, decode):
+def _clips_uint8(index, videos, frames, params, crop, flow, squash, empty, decoder):
     """Clips (videos [B], frame numbers [B, T], each clip's (y, x, mirrored) [B, 3]) -> uint8
     [B, T, crop, crop, 3]: cropped
     and mirrored (flow x = 255 - x when mirrored); the mean is subtracted later, on the
@@ -258,7 +290,7 @@ def _clips_uint8(index, videos, frames, params, crop, flow, squash, empty, decod
     out = empty((*frames.shape, crop, crop, 3), np.uint8)
     rows_out = out.reshape(*frames.shape, crop, 3 * crop)
     invert_x = (255.0, 0.0, 0.0, 0.0)  # |x - 255| = 255 - x; |v - 0| = v
-    for i, k, rows, flip in _frames(index, videos, frames, params, crop, squash, decode):
+    for i, k, rows, flip in _frames(index, videos, frames, params, crop, squash, decoder):
         if flip:
             _mirror(rows, rows_out[i, k])
             if flow:
@@ -268,7 +300,7 @@ def _clips_uint8(index, videos, frames, params, crop, flow, squash, empty, decod
     return out
 
 
-def _clips_float(index, videos, frames, params, crop, flow, squash, mean, scale, empty, decode):
+def _clips_float(index, videos, frames, params, crop, flow, squash, mean, scale, empty, decoder):
     """The clips of `_clips_uint8` -> float32 [B, T, crop, crop, 3], mean subtracted, scaled.
 
     Each frame is cropped, mirrored and mean-subtracted right after decoding, while it is
@@ -281,7 +313,7 @@ def _clips_float(index, videos, frames, params, crop, flow, squash, mean, scale,
     sub_flip = (127.0, *sub[1:]) if flow else sub
     mul = (scale, scale, scale, 0.0)
     mul_flip = (-scale, scale, scale, 0.0) if flow else mul
-    for i, k, rows, flip in _frames(index, videos, frames, params, crop, squash, decode):
+    for i, k, rows, flip in _frames(index, videos, frames, params, crop, squash, decoder):
         view = (_mirror(rows) if flip else rows).reshape(crop, crop, 3)
         dst = out[i, k]
         cv2.subtract(view, sub_flip if flip else sub, dst=dst, dtype=cv2.CV_32F)
@@ -305,20 +337,62 @@ def decode_clips_host(
     only reads finished shard files, so it is declared stateless and iterators that use it
     can be checkpointed.
     """
-    flow, empty, decode = modality == "flow", OutputBuffers().empty, _HOST_DECODERS[decoder]
+    if decoder not in _HOST_DECODERS:
+        raise ValueError(f"decoder {decoder!r}: use one of {sorted(_HOST_DECODERS)}")
+    flow, empty = modality == "flow", OutputBuffers().empty
     if normalised:
         mean = np.asarray(mean, np.float32)
 
         def fn(v, f, p):
-            return _clips_float(index, v, f, p, crop, flow, squash, mean, scale, empty, decode)
+            return _clips_float(index, v, f, p, crop, flow, squash, mean, scale, empty, decoder)
     else:
 
         def fn(v, f, p):
-            return _clips_uint8(index, v, f, p, crop, flow, squash, empty, decode)
+            return _clips_uint8(index, v, f, p, crop, flow, squash, empty, decoder)
 
     dtype = tf.float32 if normalised else tf.uint8
     out = tf.numpy_function(fn, [videos, frames, params], dtype, stateful=False)
     return tf.ensure_shape(out, [*frames.shape, crop, crop, 3])
+
+
+def _clips_whole(index, videos, frames, hw, empty, decoder):
+    """Clips (videos [B], frame numbers [B, T]) -> their whole frames, uint8 [B, T, H, W, 3]
+    (hw = (H, W), every video's size): each frame decoded straight into the output, so the
+    host does nothing else per frame (crop and mirror follow on the accelerator)."""
+    h, w = hw
+    out = empty((*frames.shape, h, w, 3), np.uint8)
+    flat = out.reshape(-1, h * w * 3)
+    decode, j = _HOST_DECODERS[decoder], 0
+    for i, video in enumerate(videos.tolist()):
+        data, spans = index.clip(video, frames[i])
+        for k, (begin, end) in enumerate(spans):
+            if decoder == "simplejpeg":
+                try:
+                    img = simplejpeg.decode_jpeg(data[begin:end], "RGB", buffer=flat[j])
+                except ValueError:  # not a JPEG, or larger than H x W: find out which
+                    img = decode_rgb_reused(data[begin:end])
+            else:
+                img = decode(data[begin:end])
+            if img is None or img.shape[0] != h or img.shape[1] != w:
+                raise _bad_frame(index, video, int(frames[i][k]), img, (h, w))
+            if decoder != "simplejpeg":
+                flat[j] = img.reshape(-1)
+            j += 1
+    return out
+
+
+def decode_whole_host(index, videos, frames, hw, decoder="simplejpeg"):
+    """A batch of clips' whole frames, decoded in Python by `decoder` ("simplejpeg" or
+    "opencv"): videos int32 [B], frame numbers int32 [B, T] -> uint8 [B, T, H, W, 3]."""
+    if decoder not in _HOST_DECODERS:
+        raise ValueError(f"decoder {decoder!r}: use one of {sorted(_HOST_DECODERS)}")
+    empty = OutputBuffers().empty
+
+    def fn(v, f):
+        return _clips_whole(index, v, f, hw, empty, decoder)
+
+    out = tf.numpy_function(fn, [videos, frames], tf.uint8, stateful=False)
+    return tf.ensure_shape(out, [*frames.shape, *hw, 3])
 
 
 def read_clips(index, videos, frames):

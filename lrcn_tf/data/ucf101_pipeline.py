@@ -48,6 +48,38 @@ def normalise(x, modality: str, *, scale: float = 1.0, caffe_red_mean: bool = Fa
     return x * scale if scale != 1.0 else x
 
 
+def crop_and_normalise(frames, crops, crop: int, modality: str, *, scale: float = 1.0,
+                       caffe_red_mean: bool = False):  # fmt: skip
+    """Whole uint8 frames of `train_clips(..., crop_on_host=False)` ([B, T, H, W, 3], or
+    [B, H, W, 3] from train_frames) and their crops [B, 3] = (y, x, mirrored) -> float32
+    [B, (T,) crop, crop, 3]: cropped, mirrored (flow x -> 255 - x), mean subtracted and
+    scaled, with keras.ops (in a compiled train step, on the accelerator, on any Keras
+    backend). Equals the host path (`normalised=True`) value for value.
+
+    The crop and the mirror are one gather: a mirrored clip reads its window's columns from
+    right to left.
+    """
+    x = keras.ops.convert_to_tensor(frames)
+    single = len(x.shape) == 4
+    if single:
+        x = x[:, None]
+    crops = keras.ops.cast(crops, "int32")
+    y0, x0, flip = crops[:, 0:1], crops[:, 1:2], crops[:, 2:3] > 0  # [B, 1] each
+    r = keras.ops.arange(crop, dtype="int32")[None]  # [1, crop]
+    rows = y0 + r
+    cols = keras.ops.where(flip, x0 + (crop - 1) - r, x0 + r)
+    x = keras.ops.take_along_axis(x, rows[:, None, :, None, None], axis=2)
+    x = keras.ops.take_along_axis(x, cols[:, None, None, :, None], axis=3)
+    x = keras.ops.cast(x, "float32")
+    if modality == "flow":  # a mirrored flow image has x -> -x: 255 - x
+        inverted = keras.ops.concatenate([255.0 - x[..., :1], x[..., 1:]], axis=-1)
+        x = keras.ops.where(flip[:, :, None, None, None], inverted, x)
+    x = x - keras.ops.convert_to_tensor(ops.means(modality, caffe_red_mean), "float32")
+    if scale != 1.0:
+        x = x * scale
+    return x[:, 0] if single else x
+
+
 def test_clip_starts(num_frames: int, clip_length: int = 16, stride: int = 8) -> list[int]:
     """Start frames of the test clips: 0, stride, ... and a last clip ending at the last frame.
 
@@ -62,13 +94,22 @@ def test_clip_starts(num_frames: int, clip_length: int = 16, stride: int = 8) ->
 
 
 def _training(src, sample, draws, *, per_video=1, batch_size, crop, seed, repeat, scale,
-              squash, caffe_red_mean, decoder, mirror=True, normalised=True):  # fmt: skip
+              squash, caffe_red_mean, decoder, mirror=True, normalised=True,
+              crop_on_host=True):  # fmt: skip
     """videos (each `per_video` times a pass, shuffled) -> batch -> draw -> read and decode.
 
     `sample(r, u)` maps a batch's videos r ({"length", "hw", "label"}, each [B, ...]) and
     uniforms u [B, draws] to (frame numbers [B, T], crop parameters [B, 3], labels [B]).
     Only the drawn frames' JPEGs are read (`FrameIndex`) and decoded.
     """
+    if not crop_on_host:
+        bad = {"normalised=True": normalised, "crop_only_when_mirroring=True": squash}
+        bad["decoder='tf'"] = decoder == "tf"
+        if any(bad.values()):
+            raise ValueError(
+                f"crop_on_host=False (uint8 whole frames, cropped by `crop_and_normalise` on "
+                f"the accelerator) does not go with {', '.join(k for k, v in bad.items() if v)}"
+            )
     index = src.frame_index()
     mean = ops.means(src.modality, caffe_red_mean)
     base = 0 if seed is None else seed
@@ -79,13 +120,24 @@ def _training(src, sample, draws, *, per_video=1, batch_size, crop, seed, repeat
         "label": tf.constant([v.label for v in src.videos], tf.int32),
     }
 
-    def draw(i, k):
-        v = tf.cast(k % count, tf.int32)  # pass element k is video k % count
+    if not crop_on_host:
+        sizes = sorted({tuple(hw) for hw in index.hw.tolist()})
+        if len(sizes) > 1:
+            raise ValueError(
+                f"{src.data_dir}: the videos have frame sizes {sizes[:4]}; crop_on_host=False "
+                "batches whole frames, which needs one size (prepare with --min_size, or crop "
+                "on the host)"
+            )
+
+    def draw(i, element):
+        v = tf.cast(element % count, tf.int32)  # element e of a pass is video e % count
         # Stateless draws keyed by (seed, batch number): the same seed, the same stream.
         u = tf.random.stateless_uniform([tf.shape(v)[0], draws], tf.stack([base, i]))
         frames, params, labels = sample({k: tf.gather(x, v) for k, x in videos.items()}, u)
         if not mirror:  # clear the mirror flag (column 2 of the crop parameters)
             params = params * tf.constant([1, 1, 0], params.dtype)
+        if not crop_on_host:
+            return ops.decode_whole_host(index, v, frames, sizes[0], decoder), params, labels
         if decoder == "tf":
             return ops.read_clips(index, v, frames), params, labels
         x = ops.decode_clips_host(
@@ -95,7 +147,9 @@ def _training(src, sample, draws, *, per_video=1, batch_size, crop, seed, repeat
 
     # A full shuffle of the videos each pass: the buffer holds numbers only. No per-element
     # map before batching: tf.data would run it in parallel, a thread hand-off per clip.
-    ds = tf.data.Dataset.range(count * per_video).shuffle(count * per_video, seed=seed, reshuffle_each_iteration=True)
+    ds = tf.data.Dataset.range(count * per_video).shuffle(
+        count * per_video, seed=seed, reshuffle_each_iteration=True
+    )
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=True).enumerate()
@@ -132,6 +186,7 @@ def train_clips(
     decoder: str = "simplejpeg",
     mirror: bool = True,
     normalised: bool = True,
+    crop_on_host: bool = True,
 ) -> tf.data.Dataset:
     """Training clips of one split for the LRCN models.
 
@@ -160,9 +215,16 @@ def train_clips(
         clips as uint8 (cropped, mirrored, flow x inverted), a quarter of the bytes to write
         and to copy to the accelerator; `normalise(x, modality, ...)` with the same `scale`
         and `caffe_red_mean`, in the train step, then gives exactly the float32 values.
+      crop_on_host: False (with normalised=False): the host only decodes, straight into
+        the batch, and yields whole frames with each clip's crop and mirror draw;
+        `crop_and_normalise` in the train step, on the accelerator, then gives exactly the
+        float32 values. The host does about a tenth less work a frame (measured); every
+        video must have the same frame size.
 
     Returns:
-      Dataset of (float32 or uint8 [B, T, crop, crop, 3], int32 [B]).
+      Dataset of (float32 or uint8 [B, T, crop, crop, 3], int32 [B]); with
+      crop_on_host=False, of (uint8 [B, T, H, W, 3], int32 crops [B, 3] = (y, x, mirrored),
+      int32 [B]).
     """
     src = ops.ShardSource(data_dir, split, "train", modality, decoder)
     crop = crop_size or src.info.crop_size
@@ -176,7 +238,7 @@ def train_clips(
     return _training(
         src, sample, 4, batch_size=batch_size, crop=crop, seed=seed, repeat=repeat, scale=scale,
         squash=crop_only_when_mirroring, caffe_red_mean=caffe_red_mean, decoder=decoder,
-        mirror=mirror, normalised=normalised,
+        mirror=mirror, normalised=normalised, crop_on_host=crop_on_host,
     )  # fmt: skip
 
 
@@ -196,6 +258,7 @@ def train_frames(
     decoder: str = "simplejpeg",
     mirror: bool = True,
     normalised: bool = True,
+    crop_on_host: bool = True,
 ) -> tf.data.Dataset:
     """Training frames of one split for the single-frame model (each frame its own crop/mirror).
 
@@ -203,7 +266,8 @@ def train_frames(
     (with replacement) from each video, each as its own element of the shuffled pass.
 
     Returns:
-      Dataset of (float32 or uint8 [B, crop, crop, 3], int32 [B]).
+      Dataset of (float32 or uint8 [B, crop, crop, 3], int32 [B]); with crop_on_host=False,
+      of (uint8 [B, H, W, 3], int32 crops [B, 3], int32 [B]).
     """
     src = ops.ShardSource(data_dir, split, "train", modality, decoder)
     crop = crop_size or src.info.crop_size
@@ -218,9 +282,9 @@ def train_frames(
         src, sample, 4, per_video=frames_per_video, batch_size=batch_size, crop=crop,
         seed=seed, repeat=repeat, scale=scale,
         squash=crop_only_when_mirroring, caffe_red_mean=caffe_red_mean, decoder=decoder,
-        mirror=mirror, normalised=normalised,
+        mirror=mirror, normalised=normalised, crop_on_host=crop_on_host,
     )  # fmt: skip
-    return ds.map(lambda x, y: (x[:, 0], y))
+    return ds.map(lambda x, *rest: (x[:, 0], *rest))
 
 
 def test_clips(

@@ -72,8 +72,10 @@ def build_model(cfg: Table1Config, num_classes: int, size: int) -> keras.Model:
 
 
 def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data.Dataset:
-    """Random frames (single-frame model) or 16-frame clips (LRCN) with one crop and mirror,
-    as uint8: `make_loss_fn(cfg)` subtracts the mean in the train step, on the accelerator."""
+    """Random frames (single-frame model) or 16-frame clips (LRCN) with one crop and mirror
+    drawn each, as whole uint8 frames and the draws: `make_loss_fn(cfg, size)` crops,
+    mirrors and subtracts the mean in the train step, on the accelerator (the host only
+    reads and decodes)."""
     common = dict(
         batch_size=cfg.train.batch_size,
         crop_size=size,
@@ -81,6 +83,7 @@ def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data
         scale=cfg.input_scale,
         mirror=cfg.train_mirror,
         normalised=False,
+        crop_on_host=False,
     )
     if cfg.is_lrcn:
         return ucf101_pipeline.train_clips(
@@ -89,14 +92,14 @@ def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data
     return ucf101_pipeline.train_frames(data_dir, cfg.split, cfg.modality, **common)
 
 
-def make_loss_fn(cfg: Table1Config):
-    """Softmax loss at every time step of `train_dataset`'s uint8 batches, mean-subtracted and
-    scaled first (the same values the pipeline's float32 path gives); a batch of frames is a
-    batch of one-frame clips."""
+def make_loss_fn(cfg: Table1Config, size: int):
+    """Softmax loss at every time step of `train_dataset`'s batches, cropped to `size`,
+    mirrored, mean-subtracted and scaled first (the same values the pipeline's float32 path
+    gives); a batch of frames is a batch of one-frame clips."""
 
     def loss_fn(model: keras.Model, batch, training: bool) -> tf.Tensor:
-        x, y = batch
-        x = ucf101_pipeline.normalise(x, cfg.modality, scale=cfg.input_scale)
+        x, crops, y = batch
+        x = ucf101_pipeline.crop_and_normalise(x, crops, size, cfg.modality, scale=cfg.input_scale)
         if len(x.shape) == 4:
             x = x[:, None]
         return models.per_step_loss(model(x, training=training), y)
@@ -142,7 +145,7 @@ def train(
     history = trainer.fit(
         model,
         train_dataset(cfg, data_dir, size),
-        make_loss_fn(cfg),
+        make_loss_fn(cfg, size),
         cfg.train,
         ckpt_dir=ckpt_dir,
         multipliers=optim.multipliers_from_rules(models.MULTIPLIER_RULES),
