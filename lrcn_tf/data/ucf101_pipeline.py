@@ -56,24 +56,30 @@ def crop_and_normalise(frames, crops, crop: int, modality: str, *, scale: float 
     scaled, with keras.ops (in a compiled train step, on the accelerator, on any Keras
     backend). Equals the host path (`normalised=True`) value for value.
 
-    The crop and the mirror are one gather: a mirrored clip reads its window's columns from
-    right to left.
+    The batch size must be static (the training pipelines drop the last partial batch): each
+    clip's window is one dynamic slice of a static size; the mirror is one reverse and select
+    over the cropped batch.
     """
     x = keras.ops.convert_to_tensor(frames)
     single = len(x.shape) == 4
     if single:
         x = x[:, None]
+    b, t = x.shape[:2]
+    if b is None or t is None:
+        raise ValueError(f"crop_and_normalise needs static batch and clip sizes, got {x.shape}")
     crops = keras.ops.cast(crops, "int32")
-    y0, x0, flip = crops[:, 0:1], crops[:, 1:2], crops[:, 2:3] > 0  # [B, 1] each
-    r = keras.ops.arange(crop, dtype="int32")[None]  # [1, crop]
-    rows = y0 + r
-    cols = keras.ops.where(flip, x0 + (crop - 1) - r, x0 + r)
-    x = keras.ops.take_along_axis(x, rows[:, None, :, None, None], axis=2)
-    x = keras.ops.take_along_axis(x, cols[:, None, None, :, None], axis=3)
+    zero = keras.ops.zeros((), "int32")
+    x = keras.ops.stack(
+        [
+            keras.ops.slice(x[i], [zero, crops[i, 0], crops[i, 1], zero], (t, crop, crop, 3))
+            for i in range(b)
+        ]
+    )
     x = keras.ops.cast(x, "float32")
+    mirrored = keras.ops.flip(x, axis=3)
     if modality == "flow":  # a mirrored flow image has x -> -x: 255 - x
-        inverted = keras.ops.concatenate([255.0 - x[..., :1], x[..., 1:]], axis=-1)
-        x = keras.ops.where(flip[:, :, None, None, None], inverted, x)
+        mirrored = keras.ops.concatenate([255.0 - mirrored[..., :1], mirrored[..., 1:]], axis=-1)
+    x = keras.ops.where(keras.ops.reshape(crops[:, 2] > 0, (b, 1, 1, 1, 1)), mirrored, x)
     x = x - keras.ops.convert_to_tensor(ops.means(modality, caffe_red_mean), "float32")
     if scale != 1.0:
         x = x * scale
