@@ -376,3 +376,16 @@ def test_undecodable_or_wrong_size_frames_are_named(decoder, flip, tmp_path):
         clip([3, 0])
     with pytest.raises(ValueError, match=where + " 0: 60x80 pixels, too small for a 64x64 crop"):
         clip([0, 0], crop=64)
+
+    def whole(frames):  # crop_on_host=False: whole frames decoded straight into the batch
+        return ops._clips_whole(index, videos, np.array([frames]), (60, 80), empty, decoder)
+
+    assert whole([0, 0]).shape == (1, 2, 60, 80, 3)
+    np.testing.assert_array_equal(whole([0])[0, 0], ops.imdecode_rgb(good))
+    with pytest.raises(ValueError, match=where + " 1: not a decodable JPEG"):
+        whole([0, 1])
+    for k, size in ((2, "40x40"), (3, "120x160")):
+        with pytest.raises(
+            ValueError, match=f"{where} {k}: {size} pixels, but the video's record says 60x80"
+        ):
+            whole([0, k])

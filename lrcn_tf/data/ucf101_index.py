@@ -253,11 +253,14 @@ class FrameIndex:
                 self._maps = maps
             return self._maps
 
-    def clip(self, video: int, frames) -> tuple[memoryview, list[tuple[int, int]]]:
-        """(the video's file as bytes, [(offset, length)] of the given frame numbers)."""
-        rows = self.first[video] + np.asarray(frames)
-        spans = np.stack([self.offsets[rows], self.offsets[rows] + self.lengths[rows]], -1)
-        return self._mapped()[self.file_of[video]], spans.tolist()
+    def clips(self, videos, frames) -> tuple[list[memoryview], list[list[list[int]]]]:
+        """Videos [B] and frame numbers [B, T] -> (each clip's file as bytes, each clip's
+        [begin, end) byte spans of its frames), worked out for the whole batch at once."""
+        rows = self.first[np.asarray(videos)][:, None] + np.asarray(frames)
+        begin = self.offsets[rows]
+        spans = np.stack([begin, begin + self.lengths[rows]], -1).tolist()
+        maps = self._mapped()
+        return [maps[f] for f in self.file_of[np.asarray(videos)].tolist()], spans
 
     def where(self, video: int, frame: int) -> str:
         """Names a frame for error messages."""
@@ -266,7 +269,6 @@ class FrameIndex:
     def jpegs(self, videos, frames) -> np.ndarray:
         """Videos [B] and frame numbers [B, T] -> their JPEGs as bytes, object array [B, T]."""
         out = np.empty(np.shape(frames), object)
-        for i, video in enumerate(np.asarray(videos).tolist()):
-            data, spans = self.clip(video, frames[i])
+        for i, (data, spans) in enumerate(zip(*self.clips(videos, frames))):
             out[i] = [bytes(data[a:b]) for a, b in spans]
         return out

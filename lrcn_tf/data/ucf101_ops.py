@@ -237,8 +237,9 @@ def _frames(index, videos, frames, params, crop: int, squash: bool, decoder: str
     while holding the GIL, is what keeps the decoding threads from running side by side.
     """
     hw = index.hw.tolist()
+    datas, clip_spans = index.clips(videos, frames)
     for i, (video, (y, x, flip)) in enumerate(zip(videos.tolist(), params.tolist())):
-        data, spans = index.clip(video, frames[i])
+        data, spans = datas[i], clip_spans[i]
         h, w = hw[video]
         if h < y + crop or w < x + crop:
             raise ValueError(
@@ -362,21 +363,22 @@ def _clips_whole(index, videos, frames, hw, empty, decoder):
     h, w = hw
     out = empty((*frames.shape, h, w, 3), np.uint8)
     flat = out.reshape(-1, h * w * 3)
-    decode, j = _HOST_DECODERS[decoder], 0
-    for i, video in enumerate(videos.tolist()):
-        data, spans = index.clip(video, frames[i])
-        for k, (begin, end) in enumerate(spans):
+    datas, clip_spans = index.clips(videos, frames)
+    j = 0
+    for i, (data, spans) in enumerate(zip(datas, clip_spans)):
+        for begin, end in spans:
             if decoder == "simplejpeg":
                 try:
                     img = simplejpeg.decode_jpeg(data[begin:end], "RGB", buffer=flat[j])
                 except ValueError:  # not a JPEG, or larger than H x W: find out which
                     img = decode_rgb_reused(data[begin:end])
             else:
-                img = decode(data[begin:end])
+                img = _HOST_DECODERS[decoder](data[begin:end])
+                if img is not None and img.shape == (h, w, 3):
+                    flat[j] = img.reshape(-1)
             if img is None or img.shape[0] != h or img.shape[1] != w:
-                raise _bad_frame(index, video, int(frames[i][k]), img, (h, w))
-            if decoder != "simplejpeg":
-                flat[j] = img.reshape(-1)
+                k = j - i * frames.shape[1]
+                raise _bad_frame(index, int(videos[i]), int(frames[i][k]), img, (h, w))
             j += 1
     return out
 
