@@ -15,9 +15,12 @@ whole-video records are read or parsed). With the host decoders (simplejpeg, the
 OpenCV) a whole batch is decoded per call (ucf101_ops.decode_clips_host) into reused,
 aligned buffers that TensorFlow takes without a copy; batches are decoded in parallel
 (autotuned) and two are prefetched. The test clips read whole records with a parallel
-interleave, since every frame is used. `normalised=False` stops
-at uint8 (cropped, mirrored): Table 1 subtracts the mean in its train step with
-`normalise`, on the accelerator, which gives the same values. Two switches reproduce the
+interleave, since every frame is used.
+
+Outputs: float32 clips (default); `normalised=False`: uint8 clips (cropped, mirrored) for
+`normalise` in the train step; `normalised=False, crop_on_host=False` (Table 1): whole uint8
+frames decoded straight into the batch plus each clip's draw, for `crop_and_normalise` in the
+train step, on the accelerator. All three give the same values. Two switches reproduce the
 original code's known defects for ablation (off by default): `crop_only_when_mirroring`
 (unmirrored clips are squashed to the crop size instead of cropped) and `caffe_red_mean`
 (red mean 128.68, as its Python data layer).
