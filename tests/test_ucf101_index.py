@@ -70,6 +70,8 @@ def test_index_reads_the_frames_and_is_rebuilt_when_stale(tmp_path):
     write_records(shard, [raw_example("A/v_A_g01_c01.avi", [b"xyz" * 50])])
     again = ui.FrameIndex(tmp_path, {"s0": ("A/v_A_g01_c01.avi",)}, ["A/v_A_g01_c01.avi"], "rgb")
     assert again.jpegs([0], np.array([[0]])).tolist() == [[b"xyz" * 50]]
+    with pytest.raises(ui.ShardIndexError, match="s9.tfrecord: missing; rerun the prepare"):
+        ui.FrameIndex(tmp_path, {"s9": ("A/v_A_g01_c01.avi",)}, ["A/v_A_g01_c01.avi"], "rgb")
     with pytest.raises(ui.ShardIndexError, match=r"lack the videos \['B/v_B_g01_c01.avi'\]"):
         ui.FrameIndex(tmp_path, {"s0": ("B/v_B_g01_c01.avi",)}, ["B/v_B_g01_c01.avi"], "rgb")
 

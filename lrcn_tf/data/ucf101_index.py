@@ -180,6 +180,8 @@ def load_index(shard: str | Path, modality: str) -> dict[str, np.ndarray]:
     """The index of a shard file; rebuilt (and saved when possible) if missing, from another
     version, or written for a file of another size."""
     shard, path = Path(shard), index_file(shard)
+    if not shard.is_file():
+        raise ShardIndexError(f"{shard}: missing; rerun the prepare command to finish the folder")
     size = shard.stat().st_size
     try:
         with np.load(path, allow_pickle=False) as z:
