@@ -236,11 +236,10 @@ def _frames(index, videos, frames, params, crop: int, squash: bool, decoder: str
     is cut once per clip and the loop does little else: at 60x80 the Python in it, run
     while holding the GIL, is what keeps the decoding threads from running side by side.
     """
-    hw = index.hw.tolist()
     datas, clip_spans = index.clips(videos, frames)
+    hws = index.hw[videos].tolist()  # the batch's videos only: this runs once a batch
     for i, (video, (y, x, flip)) in enumerate(zip(videos.tolist(), params.tolist())):
-        data, spans = datas[i], clip_spans[i]
-        h, w = hw[video]
+        data, spans, (h, w) = datas[i], clip_spans[i], hws[i]
         if h < y + crop or w < x + crop:
             raise ValueError(
                 f"{index.where(video, int(frames[i][0]))}: {h}x{w} pixels, too small for a "
@@ -366,7 +365,7 @@ def _clips_whole(index, videos, frames, hw, empty, decoder):
     datas, clip_spans = index.clips(videos, frames)
     j = 0
     for i, (data, spans) in enumerate(zip(datas, clip_spans)):
-        for begin, end in spans:
+        for k, (begin, end) in enumerate(spans):
             if decoder == "simplejpeg":
                 try:
                     img = simplejpeg.decode_jpeg(data[begin:end], "RGB", buffer=flat[j])
@@ -374,11 +373,10 @@ def _clips_whole(index, videos, frames, hw, empty, decoder):
                     img = decode_rgb_reused(data[begin:end])
             else:
                 img = _HOST_DECODERS[decoder](data[begin:end])
-                if img is not None and img.shape == (h, w, 3):
-                    flat[j] = img.reshape(-1)
             if img is None or img.shape[0] != h or img.shape[1] != w:
-                k = j - i * frames.shape[1]
                 raise _bad_frame(index, int(videos[i]), int(frames[i][k]), img, (h, w))
+            if decoder != "simplejpeg":  # simplejpeg decoded into the batch already
+                flat[j] = img.reshape(-1)
             j += 1
     return out
 

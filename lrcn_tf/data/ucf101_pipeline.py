@@ -78,14 +78,12 @@ def crop_and_normalise(frames, crops, crop: int, modality: str, *, scale: float 
             for i in range(b)
         ]
     )
-    x = keras.ops.cast(x, "float32")
     mirrored = keras.ops.flip(x, axis=3)
-    if modality == "flow":  # a mirrored flow image has x -> -x: 255 - x
-        mirrored = keras.ops.concatenate([255.0 - mirrored[..., :1], mirrored[..., 1:]], axis=-1)
+    if modality == "flow":  # a mirrored flow image has x -> -x: 255 - x (exact in uint8)
+        inverted = keras.ops.convert_to_tensor(255, "uint8") - mirrored[..., :1]
+        mirrored = keras.ops.concatenate([inverted, mirrored[..., 1:]], axis=-1)
     x = keras.ops.where(keras.ops.reshape(crops[:, 2] > 0, (b, 1, 1, 1, 1)), mirrored, x)
-    x = x - keras.ops.convert_to_tensor(ops.means(modality, caffe_red_mean), "float32")
-    if scale != 1.0:
-        x = x * scale
+    x = normalise(x, modality, scale=scale, caffe_red_mean=caffe_red_mean)
     return x[:, 0] if single else x
 
 
