@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from lrcn_tf.data.ucf101 import shard_file
 
@@ -176,27 +177,33 @@ def build_index(shard: str | Path, modality: str) -> dict[str, np.ndarray]:
     return builder.arrays()
 
 
-def load_index(shard: str | Path, modality: str) -> dict[str, np.ndarray]:
-    """The index of a shard file; rebuilt (and saved when possible) if missing, from another
-    version, or written for a file of another size."""
+def saved_index(shard: str | Path) -> dict[str, np.ndarray] | None:
+    """The saved index of a shard file, or None if it is missing, from another version, or
+    written for a file of another size."""
     shard, path = Path(shard), index_file(shard)
     if not shard.is_file():
         raise ShardIndexError(f"{shard}: missing; rerun the prepare command to finish the folder")
-    size = shard.stat().st_size
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-        if int(arrays["version"]) == VERSION and int(arrays["file_size"]) == size:
+        if int(arrays["version"]) == VERSION and int(arrays["file_size"]) == shard.stat().st_size:
             return arrays
     except (OSError, ValueError, KeyError, EOFError):
         pass  # missing or unreadable: rebuild
+    return None
+
+
+def index_shard(shard: str | Path, modality: str) -> dict[str, np.ndarray]:
+    """Builds the index of a shard file and saves it beside the file when the folder allows."""
+    shard = Path(shard)
     arrays = build_index(shard, modality)
+    size = shard.stat().st_size
     if int(arrays["file_size"]) != size:
         raise ShardIndexError(
             f"{shard}: {size} bytes, but its records end at {arrays['file_size']}"
         )
     try:
-        write_index(path, arrays)
+        write_index(index_file(shard), arrays)
     except OSError as e:
         warnings.warn(
             f"cannot save the index of {shard} ({e.strerror or e}); it is rebuilt, by reading "
@@ -222,9 +229,14 @@ class FrameIndex:
         self.file_of, self.first = np.zeros(v, np.int64), np.zeros(v, np.int64)
         offsets, lengths, seen, total = [], [], np.zeros(v, bool), 0
         self.files = []
-        for shard in sorted(s for s, vids in shards.items() if not wanted.keys().isdisjoint(vids)):
-            path = shard_file(data_dir, modality, shard)
-            z = load_index(path, modality)
+        used = sorted(s for s, vids in shards.items() if not wanted.keys().isdisjoint(vids))
+        paths = [shard_file(data_dir, modality, s) for s in used]
+        indexes = [saved_index(p) for p in paths]
+        todo = [k for k, z in enumerate(indexes) if z is None]  # older folders: built once
+        desc = f"indexing {modality} shards (first use; saved for the next)"
+        for k in tqdm(todo, desc=desc, leave=False, disable=not todo):
+            indexes[k] = index_shard(paths[k], modality)
+        for path, z in zip(paths, indexes):
             starts = np.concatenate([[0], np.cumsum(z["counts"])])
             for j, name in enumerate(z["videos"].tolist()):
                 i = wanted.get(name)
