@@ -225,7 +225,7 @@ def train_clips(
       crop_on_host: False (with normalised=False): the host only decodes, straight into
         the batch, and yields whole frames with each clip's crop and mirror draw;
         `crop_and_normalise` in the train step, on the accelerator, then gives exactly the
-        float32 values. The host then spends 6-9% less CPU a frame (measured at 60x80 and
+        float32 values. The host then spends 4-12% less CPU a frame (our runs at 60x80 and
         240x320) and keeps its cores busier; every video must have the same frame size.
 
     Returns:
