@@ -38,6 +38,27 @@ MULTIPLIER_RULES = (
 )
 
 
+@keras.saving.register_keras_serializable(package="lrcn_tf")
+class FoldedTimeDistributed(layers.TimeDistributed):
+    """`TimeDistributed` that folds time into the batch: one call of the wrapped layer on
+    (B * T, ...) inputs instead of Keras' T calls on (B, ...) slices (a Python loop over a
+    static time axis, with two transposes of the whole clip).
+
+    The wrapped layer must treat the samples of a batch independently (a CNN does: the same
+    outputs per frame, up to float rounding); its dropout masks are drawn per frame as before,
+    as one draw over the folded batch. Only keras.ops: runs on every Keras backend.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if mask is not None:
+            return super().call(inputs, training=training, mask=mask)
+        shape = ops.shape(inputs)
+        folded = ops.reshape(inputs, (-1, *inputs.shape[2:]))
+        kwargs = {"training": training} if self.layer._call_has_training_arg else {}
+        y = self.layer.call(folded, **kwargs)
+        return ops.reshape(y, (shape[0], shape[1], *y.shape[1:]))
+
+
 def _clip_input(input_shape: Sequence[int], clip_length: int | None) -> keras.KerasTensor:
     return keras.Input((clip_length, *input_shape), name="clip")
 
@@ -80,7 +101,7 @@ def single_frame(
         backbone, input_shape, dropout=dropout, include_top=False, **(backbone_kwargs or {})
     )
     clip = _clip_input(input_shape, clip_length)
-    x = layers.TimeDistributed(bb, name="cnn")(clip)
+    x = FoldedTimeDistributed(bb, name="cnn")(clip)
     return keras.Model(clip, _classifier(x, num_classes), name=name)
 
 
@@ -125,7 +146,7 @@ def lrcn(
     )
     trunk = backbones.features(bb, "relu6" if lstm_after == "fc6" else "relu7", name=bb.name)
     clip = _clip_input(input_shape, clip_length)
-    x = layers.TimeDistributed(trunk, name="cnn")(clip)
+    x = FoldedTimeDistributed(trunk, name="cnn")(clip)
     x = layers.Dropout(lstm_input_dropout, name="lstm_input_dropout")(x)
     # Caffe's LSTM filler: uniform +-0.01 for all weights, every bias 0 (also the forget gate's).
     init = keras.initializers.RandomUniform(-lstm_init, lstm_init)

@@ -155,6 +155,13 @@ def train(
     return model, history
 
 
+def predictor(model: keras.Model):
+    """`predict(clips) -> logits`: numpy (N, T, h, w, C) -> numpy (N, T, K), at inference
+    (dropout off), one compiled call per batch (retraced for new shapes only while needed)."""
+    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return lambda x: predict(tf.constant(x)).numpy()
+
+
 def evaluate(
     model: keras.Model, cfg: Table1Config, data_dir: str | Path
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -181,9 +188,8 @@ def evaluate(
         scale=cfg.input_scale,
         batch_size=None if cfg.eval_per_video else cfg.eval_batch_clips,
     )
-    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     scores, labels = ev.evaluate_videos(
-        lambda x: predict(tf.constant(x)).numpy(),
+        predictor(model),
         data.as_numpy_iterator(),
         len(videos),
         info.num_classes,
