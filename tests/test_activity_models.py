@@ -142,3 +142,24 @@ def test_folded_model_saves_and_reloads(tmp_path):
     assert isinstance(again.get_layer("cnn"), activity.FoldedTimeDistributed)
     x = np.random.default_rng(4).normal(size=(1, 3, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["single_frame", "lrcn_fc7"])
+def test_folded_dropout_draws_the_masks_of_the_loop(name):
+    # The CNN's own dropouts (drop6/drop7) must see the same random stream folded as they did
+    # time step by time step, so that a seeded training run is unchanged.
+    model = _models()[name]
+    loop = _unfolded(model)
+    seeds = [
+        ly.seed_generator.state for ly in model._flatten_layers() if hasattr(ly, "seed_generator")
+    ]
+    start = [np.asarray(s) for s in seeds]
+    x = np.random.default_rng(5).normal(size=(2, 4, 32, 32, 3)).astype("float32")
+    cnn = model.get_layer("cnn")
+    folded = np.asarray(cnn(x, training=True))
+    for s, v in zip(seeds, start):
+        s.assign(v)
+    looped = np.asarray(loop.get_layer("cnn")(x, training=True))
+    np.testing.assert_array_equal(folded != 0, looped != 0)
+    np.testing.assert_allclose(folded, looped, rtol=1e-6, atol=1e-6)
+    assert (folded == 0).any() and not (folded == 0).all()
