@@ -108,7 +108,7 @@ def main(argv: list[str]) -> int:
     wanted = [m for m in MODELS if m in FLAGS.models]
     curves = {}
     for split in splits:
-        done = {}
+        done, fusion_third = {}, {}
         for modality in FLAGS.inputs:
             for model in ("single_frame", *[m for m in wanted if m != "single_frame"]):
                 cfg = configs.build(
@@ -124,6 +124,7 @@ def main(argv: list[str]) -> int:
                     strategy=strategy,
                 )
                 done[(model, modality)] = res
+                fusion_third[model] = cfg.fusion_third
                 print(
                     f"table1 split{split} {model}/{modality}: {res.accuracy:.2f}% ({res.run_id})",
                     flush=True,
@@ -137,7 +138,7 @@ def main(argv: list[str]) -> int:
             if ("rgb" not in FLAGS.inputs) or ("flow" not in FLAGS.inputs):
                 break
             run_id, accs, curve = task.fuse_rows(
-                done[(model, "rgb")], done[(model, "flow")], s.workdir
+                done[(model, "rgb")], done[(model, "flow")], s.workdir, fusion_third[model]
             )
             curves[f"{model} split{split}"] = curve
             for metric, acc in accs.items():

@@ -83,6 +83,17 @@ def _captions_for_table4(folder: Path, refs, jpegs, rows: dict[str, dict]) -> Pa
     return folder
 
 
+def _restval_merged(data_dir) -> bool:
+    """Whether a prepared COCO folder's train split includes Karpathy's restval images."""
+    import json
+
+    try:
+        info = json.loads((data_dir / "info.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return info.get("restval") == "train" and "karpathy_json" in info.get("source", {})
+
+
 def main(argv: list[str]) -> int:
     del argv
     from lrcn_tf.data import captions
@@ -101,6 +112,12 @@ def main(argv: list[str]) -> int:
     cfg = configs.build(f"table3/lrcn_{FLAGS.variant}", s.preset, overrides)
     if cfg.encoder.pretext and not info.dataset.startswith("synthetic_"):
         raise app.UsageError("encoder.pretext is for the synthetic datasets; give encoder.weights")
+    if not cfg.train_restval and _restval_merged(s.data_dir):
+        print(
+            f"note: {s.data_dir} was prepared with --restval train, so its train split holds "
+            "Karpathy's restval images (the original trained on train2014 only); prepare "
+            "again with --restval keep to leave them out"
+        )
     run = captioning.training_run(cfg, s.workdir, s.dataset)
     runtime.seed_everything(cfg.stage1.seed)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from lrcn_tf.data import text
@@ -225,10 +226,14 @@ def references(data_dir: str | Path, split: str = "test") -> dict[int, list[str]
     return {p.image_id: p.captions for p in load_split(data_dir, split)}
 
 
-def shard_files(data_dir: str | Path, split: str) -> list[str]:
-    files = sorted(str(p) for p in Path(data_dir).glob(f"{split}-*-of-*.tfrecord"))
-    if not files:
-        raise CaptionDataError(f"{data_dir}: no {split}-*.tfrecord shards")
+def shard_files(data_dir: str | Path, split: str | Sequence[str]) -> list[str]:
+    """The TFRecord shards of a split (or of several: ("train", "restval"))."""
+    files = []
+    for name in [split] if isinstance(split, str) else split:
+        found = sorted(str(p) for p in Path(data_dir).glob(f"{name}-*-of-*.tfrecord"))
+        if not found:
+            raise CaptionDataError(f"{data_dir}: no {name}-*.tfrecord shards")
+        files += found
     return files
 
 
@@ -333,7 +338,7 @@ def train_pairs(
     batch_size: int,
     crop_size: int,
     *,
-    split: str = "train",
+    split: str | Sequence[str] = "train",
     resize: int | None = None,
     pixel_scale: float = 1.0,
     mirror: bool = True,
@@ -349,7 +354,7 @@ def train_pairs(
       data_dir: a prepared folder.
       batch_size: pairs per batch (100 in the original); incomplete last batches are dropped.
       crop_size: square crop (227 for CaffeNet).
-      split: which split to read.
+      split: which split to read, or several (("train", "restval")).
       resize: squash images to this size first (None: as stored).
       pixel_scale: multiplies the mean-subtracted pixels.
       mirror: random horizontal flips (the original's augmentation).

@@ -12,8 +12,10 @@ r"""`python -m lrcn_tf.prepare --dataset {coco2014,flickr30k,synthetic_*}`: capt
 Captions are tokenised with the original rule (`lrcn_tf.data.text`; `--tokenizer karpathy`
 uses the split file's own tokens instead), the vocabulary is built from the training captions
 (count >= `--min_count`, 5 in the original) and images are squashed to `--image_size` (256,
-as the original) and stored as JPEGs. Karpathy's `restval` images join `train` (the usual
-practice; `--restval val` or `drop` otherwise). The output is written into `DIR.partial` and
+as the original) and stored as JPEGs. Karpathy's `restval` images (COCO val2014 images
+outside val and test) are kept as a split of their own, `restval`, outside the vocabulary
+(the original trained on train2014 only; a config's `train_restval` adds them to training);
+`--restval train` merges them into `train` instead (the later convention), `val` or `drop`. The output is written into `DIR.partial` and
 renamed to DIR when complete, so a killed run never leaves a folder that looks finished.
 """
 
@@ -51,7 +53,7 @@ def define_prepare_flags() -> None:
     flags.DEFINE_integer("image_size", None, "Square size images are stored at (0: as they are). "
                          "Default: 256 for real data, 0 for synthetic.")  # fmt: skip
     flags.DEFINE_enum(
-        "restval", "train", ["train", "val", "drop"], "Where Karpathy's restval goes."
+        "restval", "keep", ["keep", "train", "val", "drop"], "Where Karpathy's restval goes."
     )
     flags.DEFINE_integer("synthetic_seed", 0, "synthetic_*: generation seed.")
     flags.DEFINE_string(
@@ -147,7 +149,7 @@ def prepare(
     image_size: int | None = 256,
     min_count: int = text.MIN_COUNT,
     tokenizer: str = "original",
-    restval: str = "train",
+    restval: str = "keep",
 ) -> Path:
     """Writes the prepared folder (see `lrcn_tf.data.captions`) atomically.
 
@@ -159,7 +161,8 @@ def prepare(
       image_size: squash images to this square size; None keeps them as they are.
       min_count: vocabulary threshold.
       tokenizer: "original" (lrcn_tf.data.text.tokenize) or "karpathy" (the JSON's tokens).
-      restval: "train", "val" or "drop" for Karpathy's restval images.
+      restval: "keep" (a split of its own, outside the vocabulary), "train", "val" or "drop"
+        for Karpathy's restval images.
     """
     import tensorflow as tf
 
@@ -170,9 +173,9 @@ def prepare(
     partial.mkdir(parents=True)
     by_split: dict[str, list] = {s: [] for s in captions.SPLITS}
     for r in records:
-        split = restval if r.split == "restval" else r.split
-        if split != "drop":
-            by_split[split].append((r, _tokens(r, tokenizer)))
+        split = r.split if restval == "keep" or r.split != "restval" else restval
+        if split != "drop":  # "restval" (kept) only when there are such images
+            by_split.setdefault(split, []).append((r, _tokens(r, tokenizer)))
     if not by_split["train"]:
         raise captions.CaptionDataError(f"{dataset}: no training images")
     vocab = text.Vocabulary.build((t for _, toks in by_split["train"] for t in toks), min_count)
