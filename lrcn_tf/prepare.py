@@ -16,14 +16,14 @@ import sys
 from absl import app, flags
 
 PREPARERS = {
-    "ucf101": "lrcn_tf.data.ucf101_prepare",
-    "synthetic_ucf101": "lrcn_tf.data.ucf101_prepare",
-    "coco2014": "lrcn_tf.data.captions_prepare",
-    "flickr30k": "lrcn_tf.data.captions_prepare",
-    "synthetic_coco2014": "lrcn_tf.data.captions_prepare",
-    "synthetic_flickr30k": "lrcn_tf.data.captions_prepare",
-    "tacos_multilevel": "lrcn_tf.data.tacos",
-    "synthetic_tacos": "lrcn_tf.data.tacos",
+    "ucf101": "lrcn_tf.data.ucf101.prepare",
+    "synthetic_ucf101": "lrcn_tf.data.ucf101.prepare",
+    "coco2014": "lrcn_tf.data.captions.prepare",
+    "flickr30k": "lrcn_tf.data.captions.prepare",
+    "synthetic_coco2014": "lrcn_tf.data.captions.prepare",
+    "synthetic_flickr30k": "lrcn_tf.data.captions.prepare",
+    "tacos_multilevel": "lrcn_tf.data.tacos.format",
+    "synthetic_tacos": "lrcn_tf.data.tacos.format",
 }
 
 

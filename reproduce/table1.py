@@ -60,10 +60,10 @@ def _check_flags() -> None:
 
 
 def _prepared_data(s: common.Setup):
-    from lrcn_tf.data import ucf101
+    from lrcn_tf.data.ucf101 import format as ucf101
 
     if s.synthetic and not FLAGS.data_dir:
-        from lrcn_tf.data.synthetic_ucf101 import ensure_synthetic_ucf101
+        from lrcn_tf.data.ucf101.synthetic import ensure_synthetic_ucf101
 
         ensure_synthetic_ucf101(s.data_dir)
     info = ucf101.load_info(s.data_dir)  # raises, naming the folder, if it is not prepared

@@ -24,7 +24,8 @@ import json
 from absl import app, flags
 
 from lrcn_tf import configs, runtime
-from lrcn_tf.data import synthetic_tacos, tacos
+from lrcn_tf.data.tacos import format as tacos
+from lrcn_tf.data.tacos import synthetic as synthetic_tacos
 from lrcn_tf.evaluation.captioning import score_captions
 from lrcn_tf.models import captioner, video_description
 from lrcn_tf.results import result_row, update_results

@@ -5,8 +5,10 @@ import sys
 import numpy as np
 import pytest
 
-from lrcn_tf.data import captions, synthetic_captions, text
-from lrcn_tf.data.captions_prepare import ensure_synthetic
+from lrcn_tf.data import text
+from lrcn_tf.data.captions import format as captions
+from lrcn_tf.data.captions import synthetic as synthetic_captions
+from lrcn_tf.data.captions.prepare import ensure_synthetic
 
 SIZES = {"train": 12, "val": 2, "test": 4}
 

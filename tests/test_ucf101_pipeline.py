@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lrcn_tf.data import ucf101
-from lrcn_tf.data import ucf101_ops as ops
-from lrcn_tf.data import ucf101_pipeline as up
-from lrcn_tf.data.synthetic_ucf101 import ensure_synthetic_ucf101
+from lrcn_tf.data.ucf101 import format as ucf101
+from lrcn_tf.data.ucf101 import ops
+from lrcn_tf.data.ucf101 import pipeline as up
+from lrcn_tf.data.ucf101.synthetic import ensure_synthetic_ucf101
 from tests.test_ucf101_index import one_video_index
 
 TINY = dict(num_classes=2, num_groups=25, clips_per_group=1, workers=1, progress=False)

@@ -12,9 +12,10 @@ import av
 import numpy as np
 import pytest
 
-from lrcn_tf.data import ucf101, ucf101_prepare
-from lrcn_tf.data import ucf101_pipeline as up
-from lrcn_tf.data import ucf101_shards as shards
+from lrcn_tf.data.ucf101 import format as ucf101
+from lrcn_tf.data.ucf101 import pipeline as up
+from lrcn_tf.data.ucf101 import prepare as ucf101_prepare
+from lrcn_tf.data.ucf101 import shards
 from lrcn_tf.data.video import write_video
 
 CLASSES = ["ApplyEyeMakeup", "Hammering", "HammerThrow", "HandstandPushups"]  # classInd order

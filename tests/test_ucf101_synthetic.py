@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from lrcn_tf.data import synthetic_ucf101 as syn
-from lrcn_tf.data import ucf101
-from lrcn_tf.data.synthetic_ucf101_motion import (
+from lrcn_tf.data.ucf101 import format as ucf101
+from lrcn_tf.data.ucf101 import synthetic as syn
+from lrcn_tf.data.ucf101.motion import (
     CLASS_MOTIONS,
     MAX_SPEED,
     ZOOM,

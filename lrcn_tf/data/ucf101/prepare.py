@@ -24,9 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from lrcn_tf.data import ucf101
+from lrcn_tf.data.ucf101 import format as ucf101
 from lrcn_tf.data.flow import FLOW_METHODS
-from lrcn_tf.data.ucf101_shards import ShardTask, shard_done, sidecar, write_shard
+from lrcn_tf.data.ucf101.shards import ShardTask, shard_done, sidecar, write_shard
 from lrcn_tf.data.video import ORIGINAL_MIN_SIZE
 from lrcn_tf.runtime import write_text_atomic
 
@@ -105,7 +105,7 @@ def run_from_flags(f) -> int:
             raise PrepareError(
                 "--src/--splits are for --dataset ucf101; synthetic_ucf101 makes its own"
             )
-        from lrcn_tf.data.synthetic_ucf101 import SyntheticSpec
+        from lrcn_tf.data.ucf101.synthetic import SyntheticSpec
 
         spec = SyntheticSpec(
             num_classes=f.num_classes, num_groups=f.num_groups, seed=f.synthetic_seed
@@ -129,7 +129,7 @@ def run_from_flags(f) -> int:
 
 def prepare_synthetic(out, spec, **kwargs) -> dict:
     """Generates synthetic_ucf101 into `out`/raw (resumable), then prepares it into `out`."""
-    from lrcn_tf.data.synthetic_ucf101 import generate
+    from lrcn_tf.data.ucf101.synthetic import generate
 
     src, splits = generate(Path(out) / "raw", spec, progress=kwargs.get("progress", True))
     kwargs.setdefault("min_size", None)  # keep the small frames: that is the point of the data

@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lrcn_tf.data.synthetic_ucf101_motion import CLASS_MOTIONS, Geometry, sample_motion
+from lrcn_tf.data.ucf101.motion import CLASS_MOTIONS, Geometry, sample_motion
 from lrcn_tf.data.video import write_video
 
 # Pairs of classes with the same per-frame motions in opposite order, except Spin*. Ordered
@@ -295,13 +295,13 @@ def ensure_synthetic_ucf101(
     to `out_dir` when complete, so `out_dir` never holds half a dataset.
 
     Returns:
-      `out_dir`, a folder the pipelines of lrcn_tf.data.ucf101_pipeline read.
+      `out_dir`, a folder the pipelines of lrcn_tf.data.ucf101.pipeline read.
 
     Raises:
       ValueError: `out_dir` exists but holds another dataset or other parameters.
     """
-    from lrcn_tf.data import ucf101
-    from lrcn_tf.data.ucf101_prepare import prepare_synthetic
+    from lrcn_tf.data.ucf101 import format as ucf101
+    from lrcn_tf.data.ucf101.prepare import prepare_synthetic
 
     if isinstance(clips_per_group, int):
         clips_per_group = (clips_per_group, clips_per_group)
@@ -338,7 +338,7 @@ def ensure_synthetic_ucf101(
 
 
 def _older_format(out_dir: Path) -> bool:
-    from lrcn_tf.data import ucf101
+    from lrcn_tf.data.ucf101 import format as ucf101
 
     try:
         d = json.loads((out_dir / ucf101.INFO_FILE).read_text())

@@ -396,7 +396,7 @@ def prepare_main(argv: list[str]) -> None:
     """Entry of `python -m lrcn_tf.prepare` for TACoS (the flags above plus --dataset, --out)."""
     from absl import app, flags
 
-    from lrcn_tf.data import synthetic_tacos
+    from lrcn_tf.data.tacos import synthetic as synthetic_tacos
 
     del argv
     f = flags.FLAGS

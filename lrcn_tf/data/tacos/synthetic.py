@@ -276,7 +276,7 @@ def ensure_prepared(data_dir: str | Path, seed: int = DEFAULT_SEED) -> Path:
     Work happens in a sibling temp folder that is renamed into place at the end, so a killed
     run never leaves a half dataset that a later run would accept.
     """
-    from lrcn_tf.data import tacos
+    from lrcn_tf.data.tacos import format as tacos
 
     data_dir = Path(data_dir)
     if (data_dir / tacos.MANIFEST).exists():

@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from lrcn_tf.data import captions, synthetic_captions, text
+from lrcn_tf.data import text
+from lrcn_tf.data.captions import format as captions
+from lrcn_tf.data.captions import synthetic as synthetic_captions
 from lrcn_tf.runtime import write_text_atomic
 
 IMAGES_PER_SHARD = 1000
@@ -149,7 +151,7 @@ def prepare(
     tokenizer: str = "original",
     restval: str = "train",
 ) -> Path:
-    """Writes the prepared folder (see `lrcn_tf.data.captions`) atomically.
+    """Writes the prepared folder (see `lrcn_tf.data.captions.format`) atomically.
 
     Args:
       records: images from `captions.load_karpathy` or `load_coco_captions`.
