@@ -232,19 +232,6 @@ def shard_files(data_dir: str | Path, split: str) -> list[str]:
     return files
 
 
-def ensure_synthetic(data_dir: str | Path, dataset: str, **kwargs) -> Path:
-    """Generates and prepares an embedded dataset into `data_dir` unless it is there already.
-
-    See `lrcn_tf.data.captions.prepare.ensure_synthetic` (this is the same function).
-    """
-    from lrcn_tf.data.captions.prepare import ensure_synthetic as _ensure
-
-    return _ensure(data_dir, dataset, **kwargs)
-
-
-# -- tf.data ----------------------------------------------------------------------------------
-
-
 def _parse(serialized):
     import tensorflow as tf
 
