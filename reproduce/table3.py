@@ -85,7 +85,8 @@ def _captions_for_table4(folder: Path, refs, jpegs, rows: dict[str, dict]) -> Pa
 
 def main(argv: list[str]) -> int:
     del argv
-    from lrcn_tf.data import captions
+    from lrcn_tf.data import embedded
+    from lrcn_tf.data.captions import format as captions
     from lrcn_tf.evaluation import caption_samples, nearest_neighbour
     from lrcn_tf.training import captioning
 
@@ -93,7 +94,7 @@ def main(argv: list[str]) -> int:
     # This table's configs have one seed per training stage: --seed sets them all.
     s = common.setup(seed_fields=("stage1.seed", "stage2.seed", "encoder.pretext_train.seed"))
     if s.synthetic and not FLAGS.data_dir:
-        captions.ensure_synthetic(s.data_dir, s.dataset)
+        embedded.ensure_captions(s.data_dir, s.dataset)
     info = captions.load_info(s.data_dir)
     overrides = list(s.overrides)
     if FLAGS.beam_size is not None:

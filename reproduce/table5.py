@@ -24,7 +24,8 @@ import json
 from absl import app, flags
 
 from lrcn_tf import configs, runtime
-from lrcn_tf.data import synthetic_tacos, tacos
+from lrcn_tf.data import embedded
+from lrcn_tf.data.tacos import format as tacos
 from lrcn_tf.evaluation.captioning import score_captions
 from lrcn_tf.models import captioner, video_description
 from lrcn_tf.results import result_row, update_results
@@ -106,7 +107,7 @@ def main(argv: list[str]) -> int:
     del argv
     s = common.setup()
     if s.synthetic:
-        synthetic_tacos.ensure_prepared(s.data_dir)
+        embedded.ensure_tacos(s.data_dir)
     data = tacos.PreparedTACoS(s.data_dir)
     names = list(DECODERS.values()) if FLAGS.decoder == "all" else [DECODERS[FLAGS.decoder]]
     rows = []
