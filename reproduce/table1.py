@@ -96,7 +96,7 @@ def main(argv: list[str]) -> int:
     _check_flags()
     s = common.setup()
     _prepared_data(s)
-    from lrcn_tf.training import activity as task  # TensorFlow import after the flags are read
+    from lrcn_tf.tasks import activity as task  # TensorFlow import after the flags are read
 
     strategy = None
     if FLAGS.strategy == "mirrored":

@@ -19,6 +19,7 @@ from lrcn_tf.data.captions import format as captions
 from lrcn_tf.data.captions import prepare as captions_prepare
 from lrcn_tf.data.captions import synthetic as synthetic_captions
 from lrcn_tf.data.tacos import format as tacos
+from lrcn_tf.data.tacos import prepare as tacos_prepare
 from lrcn_tf.data.tacos import synthetic as synthetic_tacos
 from lrcn_tf.data.ucf101 import format as ucf101
 from lrcn_tf.data.ucf101 import prepare as ucf101_prepare
@@ -168,7 +169,7 @@ def ensure_tacos(data_dir: str | Path, seed: int = synthetic_tacos.DEFAULT_SEED)
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         raw = synthetic_tacos.generate(tmp / "raw" / "synthetic_tacos.jsonl", seed)
-        tacos.prepare(raw, tmp, dataset="synthetic_tacos")
+        tacos_prepare.prepare(raw, tmp, dataset="synthetic_tacos")
         if data_dir.exists() and not (data_dir / tacos.MANIFEST).exists():
             shutil.rmtree(data_dir)  # an incomplete folder left by an older version
         try:
