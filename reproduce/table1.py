@@ -60,12 +60,12 @@ def _check_flags() -> None:
 
 
 def _prepared_data(s: common.Setup):
-    from lrcn_tf.data import ucf101
+    from lrcn_tf.data.ucf101 import format as ucf101
 
     if s.synthetic and not FLAGS.data_dir:
-        from lrcn_tf.data.synthetic_ucf101 import ensure_synthetic_ucf101
+        from lrcn_tf.data.embedded import ensure_ucf101
 
-        ensure_synthetic_ucf101(s.data_dir)
+        ensure_ucf101(s.data_dir)
     info = ucf101.load_info(s.data_dir)  # raises, naming the folder, if it is not prepared
     if "flow" in FLAGS.inputs and info.flow == "none":
         raise app.UsageError(f"{s.data_dir} was prepared without flow; use --inputs rgb")
@@ -96,7 +96,7 @@ def main(argv: list[str]) -> int:
     _check_flags()
     s = common.setup()
     _prepared_data(s)
-    from lrcn_tf.training import activity as task  # TensorFlow import after the flags are read
+    from lrcn_tf.tasks import activity as task  # TensorFlow import after the flags are read
 
     strategy = None
     if FLAGS.strategy == "mirrored":

@@ -96,15 +96,17 @@ def _restval_merged(data_dir) -> bool:
 
 def main(argv: list[str]) -> int:
     del argv
-    from lrcn_tf.data import captions
+    from lrcn_tf.data import embedded
+    from lrcn_tf.data.captions import format as captions
+    from lrcn_tf.data.captions import pipeline as captions_pipeline
     from lrcn_tf.evaluation import caption_samples, nearest_neighbour
-    from lrcn_tf.training import captioning
+    from lrcn_tf.tasks import captioning
 
     start = time.time()
     # This table's configs have one seed per training stage: --seed sets them all.
     s = common.setup(seed_fields=("stage1.seed", "stage2.seed", "encoder.pretext_train.seed"))
     if s.synthetic and not FLAGS.data_dir:
-        captions.ensure_synthetic(s.data_dir, s.dataset)
+        embedded.ensure_captions(s.data_dir, s.dataset)
     info = captions.load_info(s.data_dir)
     overrides = list(s.overrides)
     if FLAGS.beam_size is not None:
@@ -174,7 +176,7 @@ def main(argv: list[str]) -> int:
     ]
     update_results(s.output, rows)
     shown = list(refs)[: FLAGS.samples]
-    jpegs = captions.read_jpegs(s.data_dir, FLAGS.split)
+    jpegs = captions_pipeline.read_jpegs(s.data_dir, FLAGS.split)
     nn7 = {t: train_caps[n][0] for t, n in neighbours["nn_fc7"].items()}
     page = s.output.with_name(f"{s.output.stem}_samples_{s.dataset}.html")
     note = common.SYNTHETIC_NOTE.format(dataset=s.dataset) if s.synthetic else ""

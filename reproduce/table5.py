@@ -24,7 +24,8 @@ import json
 from absl import app, flags
 
 from lrcn_tf import configs, runtime
-from lrcn_tf.data import synthetic_tacos, tacos
+from lrcn_tf.data import embedded
+from lrcn_tf.data.tacos import pipeline as tacos_pipeline
 from lrcn_tf.evaluation.captioning import score_captions
 from lrcn_tf.models import captioner, video_description
 from lrcn_tf.results import result_row, update_results
@@ -46,7 +47,7 @@ flags.DEFINE_enum(
 )
 
 
-def run_row(cfg, data: tacos.PreparedTACoS, run: runtime.Run) -> dict[str, float]:
+def run_row(cfg, data: tacos_pipeline.PreparedTACoS, run: runtime.Run) -> dict[str, float]:
     """Trains one row's model (resuming from its run folder) and scores it on `cfg.eval_split`."""
     runtime.seed_everything(cfg.train.seed)
     train = data.split("train")
@@ -69,7 +70,9 @@ def run_row(cfg, data: tacos.PreparedTACoS, run: runtime.Run) -> dict[str, float
             seed=cfg.train.seed,
             **sizes,
         )
-    dataset = tacos.caption_dataset(data, train, cfg.input, cfg.train.batch_size, cfg.train.seed)
+    dataset = tacos_pipeline.caption_dataset(
+        data, train, cfg.input, cfg.train.batch_size, cfg.train.seed
+    )
     history = trainer.fit(
         model,
         dataset,
@@ -106,8 +109,8 @@ def main(argv: list[str]) -> int:
     del argv
     s = common.setup()
     if s.synthetic:
-        synthetic_tacos.ensure_prepared(s.data_dir)
-    data = tacos.PreparedTACoS(s.data_dir)
+        embedded.ensure_tacos(s.data_dir)
+    data = tacos_pipeline.PreparedTACoS(s.data_dir)
     names = list(DECODERS.values()) if FLAGS.decoder == "all" else [DECODERS[FLAGS.decoder]]
     rows = []
     for name in names:

@@ -11,12 +11,12 @@ import tensorflow as tf
 
 from lrcn_tf.configs import build
 from lrcn_tf.configs import table1 as t1
-from lrcn_tf.data import ucf101
-from lrcn_tf.data import ucf101_ops as ops
-from lrcn_tf.data import ucf101_pipeline as up
-from lrcn_tf.data.synthetic_ucf101 import ensure_synthetic_ucf101
+from lrcn_tf.data.embedded import ensure_ucf101
+from lrcn_tf.data.ucf101 import format as ucf101
+from lrcn_tf.data.ucf101 import ops
+from lrcn_tf.data.ucf101 import pipeline as up
 from lrcn_tf.evaluation import activity as ev
-from lrcn_tf.training import activity as task
+from lrcn_tf.tasks import activity as task
 
 TINY = dict(num_classes=2, num_groups=25, clips_per_group=1, workers=1, progress=False)
 ROWS = [f"table1/{m}/{d}" for m in t1.MODELS for d in t1.MODALITIES]
@@ -24,7 +24,7 @@ ROWS = [f"table1/{m}/{d}" for m in t1.MODELS for d in t1.MODALITIES]
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return ensure_synthetic_ucf101(tmp_path_factory.mktemp("syn") / "synthetic_ucf101", **TINY)
+    return ensure_ucf101(tmp_path_factory.mktemp("syn") / "synthetic_ucf101", **TINY)
 
 
 # -- the paper preset follows the authors' files ------------------------------------------------
@@ -61,7 +61,8 @@ def test_paper_captioner_follows_the_audit():
 
 def test_predict_bias_multiplier_reaches_the_decoder_variable():
     from lrcn_tf.models import captioner
-    from lrcn_tf.training import captioning, optim
+    from lrcn_tf.tasks import captioning
+    from lrcn_tf.training import optim
 
     cfg = build("table3/lrcn", "paper")
     decoder = captioner.build_decoder(12, cond_dim=5, num_layers=2, factored=True, embed_dim=4,
@@ -248,7 +249,9 @@ def test_fusion_third_weight_is_the_configs(tmp_path):
 def test_restval_is_kept_apart_and_outside_the_vocabulary(tmp_path):
     import cv2
 
-    from lrcn_tf.data import captions, captions_prepare
+    from lrcn_tf.data.captions import format as captions
+    from lrcn_tf.data.captions import pipeline as captions_pipeline
+    from lrcn_tf.data.captions import prepare as captions_prepare
 
     records = []
     for i, (split, caption) in enumerate(
@@ -262,7 +265,9 @@ def test_restval_is_kept_apart_and_outside_the_vocabulary(tmp_path):
     assert info.splits == {"train": 5, "val": 0, "test": 1, "restval": 5}
     assert "blue" not in info.vocab.words and "red" in info.vocab.words
     assert len(captions.shard_files(out, ("train", "restval"))) == 2
-    pairs = captions.train_pairs(out, 10, 8, split=("train", "restval"), repeat=False, mirror=False)
+    pairs = captions_pipeline.train_pairs(
+        out, 10, 8, split=("train", "restval"), repeat=False, mirror=False
+    )
     assert sum(int(x["image"].shape[0]) for x, _ in pairs) == 10
     merged = captions_prepare.prepare(
         records, tmp_path / "merged", "coco2014", {}, image_size=None, restval="train"

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from lrcn_tf.data.ucf101 import shard_file
+from lrcn_tf.data.ucf101.format import shard_file
 
 VERSION = 1
 _HEADER, _FOOTER = 12, 4  # TFRecord framing: length (8) + its CRC (4), data, data CRC (4)

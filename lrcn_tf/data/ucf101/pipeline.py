@@ -34,8 +34,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lrcn_tf.data import ucf101_ops as ops
-from lrcn_tf.data.ucf101_ops import AUTOTUNE, FLOW_MEAN, RGB_MEAN, RGB_MEAN_DEFECT  # noqa: F401
+from lrcn_tf.data.ucf101 import ops
+from lrcn_tf.data.ucf101.ops import AUTOTUNE, FLOW_MEAN, RGB_MEAN, RGB_MEAN_DEFECT  # noqa: F401
 
 FLOW_MIRROR = ("invert", "keep", "script")  # test_clips(flow_mirror=...)
 ORIGINAL_FRAME_BATCH = 16  # frames a batch in the original single-frame test script
