@@ -29,6 +29,7 @@ import json
 from pathlib import Path
 
 from lrcn_tf.data import text
+from lrcn_tf.errors import UserError
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -67,7 +68,7 @@ class CaptionDatasetInfo:
     data_dir: Path
 
 
-class CaptionDataError(ValueError):
+class CaptionDataError(UserError):
     """A malformed raw or prepared caption dataset; the message names the file and entry."""
 
 

@@ -22,13 +22,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from lrcn_tf.data import captions, synthetic_captions, text
+from lrcn_tf.data import captions, folders, synthetic_captions, text
 from lrcn_tf.runtime import write_text_atomic
 
 IMAGES_PER_SHARD = 1000
@@ -166,8 +165,8 @@ def prepare(
     out_dir = Path(out_dir)
     _check_replaceable(out_dir)
     partial = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    _remove_ours(partial)  # a killed run's; anything else there is refused, never deleted
+    folders.mark_owned(partial, dataset)
     by_split: dict[str, list] = {s: [] for s in captions.SPLITS}
     for r in records:
         split = restval if r.split == "restval" else r.split
@@ -210,23 +209,30 @@ def prepare(
             "min_count": min_count, "max_words": text.MAX_WORDS, "tokenizer": tokenizer,
             "restval": restval, "source": source}  # fmt: skip
     write_text_atomic(partial / "info.json", json.dumps(info, indent=2) + "\n")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        _remove_ours(out_dir)  # a caption folder lrcn_tf made (checked above)
     os.replace(partial, out_dir)
     return out_dir
 
 
+def _remove_ours(folder: Path) -> None:
+    try:
+        folders.remove_owned(folder)
+    except folders.DataFolderError as e:
+        raise captions.CaptionDataError(str(e)) from None
+
+
 def _check_replaceable(out_dir: Path) -> None:
-    """Refuses to overwrite a non-empty folder that is not a prepared caption dataset."""
+    """Refuses to replace a non-empty folder unless lrcn_tf made it as a caption dataset."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise captions.CaptionDataError(f"--out {out_dir}: is a file, not a folder")
     if not out_dir.exists() or not any(out_dir.iterdir()):
         return
-    try:
-        kind = json.loads((out_dir / "info.json").read_text()).get("kind")
-    except (OSError, ValueError):
-        kind = None
-    if kind != "captions":
+    d = folders.describe(out_dir)
+    if d is None or d["kind"] != "captions" or folders.owner(out_dir) is None:
         raise captions.CaptionDataError(
-            f"--out {out_dir} exists and is not a prepared caption dataset; refusing to replace it"
+            f"--out {out_dir} exists and is not a caption dataset lrcn_tf prepared (no owner "
+            "marker); refusing to replace it: choose a new or empty folder"
         )
 
 
@@ -273,7 +279,8 @@ def ensure_synthetic(
         return data_dir
     _check_replaceable(data_dir)
     work = data_dir.with_name(data_dir.name + ".generating")
-    shutil.rmtree(work, ignore_errors=True)
+    _remove_ours(work)
+    folders.mark_owned(work, dataset)
     karpathy, image_root = synthetic_captions.write_dataset(
         work / "raw", dataset, sizes, image_size, seed
     )
@@ -284,5 +291,5 @@ def ensure_synthetic(
     if data_dir.exists():
         data_dir.rmdir()  # empty (checked above)
     os.replace(work / "prepared", data_dir)
-    shutil.rmtree(work, ignore_errors=True)
+    _remove_ours(work)
     return data_dir

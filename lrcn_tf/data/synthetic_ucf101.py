@@ -24,7 +24,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 
 import cv2
@@ -300,7 +299,7 @@ def ensure_synthetic_ucf101(
     Raises:
       ValueError: `out_dir` exists but holds another dataset or other parameters.
     """
-    from lrcn_tf.data import ucf101
+    from lrcn_tf.data import folders, ucf101
     from lrcn_tf.data.ucf101_prepare import prepare_synthetic
 
     if isinstance(clips_per_group, int):
@@ -315,7 +314,8 @@ def ensure_synthetic_ucf101(
     out_dir = Path(out_dir)
     wanted = json.loads(json.dumps(dataclasses.asdict(spec)))
     if out_dir.exists() and _older_format(out_dir):
-        shutil.rmtree(out_dir)  # our own cache, written by an older version: remake it
+        folders.adopt_cached(out_dir, "synthetic_ucf101")
+        folders.remove_owned(out_dir, "synthetic_ucf101")  # ours, an older version: remake it
     if out_dir.exists():
         info = ucf101.load_info(out_dir)
         if info.synthetic != wanted or info.flow != flow:
@@ -325,11 +325,14 @@ def ensure_synthetic_ucf101(
             )
         return out_dir
     partial = out_dir.with_name(out_dir.name + ".partial")
+    folders.adopt_cached(partial, "synthetic_ucf101")
     kwargs = dict(flow=flow, workers=workers or os.cpu_count() or 1, progress=progress)
     try:
         summary = prepare_synthetic(partial, spec, **kwargs)  # resumes a killed call's work
     except ValueError:  # a killed call with other parameters left it: ours to redo
-        shutil.rmtree(partial)
+        if folders.owner(partial) is None:
+            raise  # not ours (claim refused it): left as it is
+        folders.remove_owned(partial, "synthetic_ucf101")
         summary = prepare_synthetic(partial, spec, **kwargs)
     if summary["failed"]:  # generated videos never fail unless something is broken
         raise RuntimeError(f"synthetic_ucf101: {summary['text']}")

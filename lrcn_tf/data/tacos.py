@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from lrcn_tf.data import text
+from lrcn_tf.errors import UserError
 from lrcn_tf.runtime import write_text_atomic
 
 SLOTS = ("activity", "tool", "object", "source", "target")
@@ -41,7 +42,7 @@ _SEGMENT_KEYS = {"id", "video", "start", "end", "split", "crf", "sentences", "go
 _SUM_TOLERANCE = 1e-2  # distributions must sum to 1 within this; then they are renormalised
 
 
-class TACoSFormatError(ValueError):
+class TACoSFormatError(UserError):
     """A malformed TACoS JSON-lines file; the message names the file and line."""
 
 
@@ -304,9 +305,14 @@ def prepare(
     Raises:
       TACoSFormatError: a malformed input line, or no training segment.
     """
+    from lrcn_tf.data import folders
+
     corpus = read_jsonl(src)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        folders.claim(out, dataset)  # never writes into (or unlinks from) someone else's folder
+    except folders.DataFolderError as e:
+        raise TACoSFormatError(str(e)) from None
     (out / MANIFEST).unlink(missing_ok=True)  # the folder is incomplete until the end
     by_split = {s: [g for g in corpus.segments if g.split == s] for s in SPLITS}
     if not by_split["train"]:
@@ -400,11 +406,17 @@ def prepare_main(argv: list[str]) -> None:
 
     del argv
     f = flags.FLAGS
+    from lrcn_tf.data import folders
+
     out = Path(f.out)
     if f.dataset == "synthetic_tacos":
         if f.src:
             raise app.UsageError("--src is for tacos_multilevel; synthetic_tacos is generated")
         seed = synthetic_tacos.DEFAULT_SEED if f.synthetic_seed is None else f.synthetic_seed
+        try:
+            folders.claim(out, f.dataset)
+        except folders.DataFolderError as e:
+            raise SystemExit(f"error: {e}") from None
         src = synthetic_tacos.generate(out / "raw" / "synthetic_tacos.jsonl", seed)
     else:
         if not f.src:

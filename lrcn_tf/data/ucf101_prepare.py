@@ -24,14 +24,15 @@ import sys
 import time
 from pathlib import Path
 
-from lrcn_tf.data import ucf101
+from lrcn_tf.data import folders, ucf101
 from lrcn_tf.data.flow import FLOW_METHODS
 from lrcn_tf.data.ucf101_shards import ShardTask, shard_done, sidecar, write_shard
 from lrcn_tf.data.video import ORIGINAL_MIN_SIZE
+from lrcn_tf.errors import UserError
 from lrcn_tf.runtime import write_text_atomic
 
 
-class PrepareError(ValueError):
+class PrepareError(UserError):
     """Bad input or a folder that cannot be resumed; the message says what to do."""
 
 
@@ -131,6 +132,7 @@ def prepare_synthetic(out, spec, **kwargs) -> dict:
     """Generates synthetic_ucf101 into `out`/raw (resumable), then prepares it into `out`."""
     from lrcn_tf.data.synthetic_ucf101 import generate
 
+    _claim_folder(out, "synthetic_ucf101")
     src, splits = generate(Path(out) / "raw", spec, progress=kwargs.get("progress", True))
     kwargs.setdefault("min_size", None)  # keep the small frames: that is the point of the data
     return prepare(src, splits, out, dataset="synthetic_ucf101", synthetic=spec, **kwargs)
@@ -248,8 +250,16 @@ def _spec_dict(spec):
     return None if spec is None else json.loads(json.dumps(dataclasses.asdict(spec)))
 
 
+def _claim_folder(out, dataset: str) -> None:
+    try:
+        folders.claim(out, dataset)  # never writes into someone else's folder
+    except folders.DataFolderError as e:
+        raise PrepareError(str(e)) from None
+
+
 def _claim(out: Path, options: dict) -> None:
     """Records the options in out/prepare.json, or checks that they match a begun run's."""
+    _claim_folder(out, options["dataset"])
     (out / "shards").mkdir(parents=True, exist_ok=True)
     path = out / "prepare.json"
     if path.exists():
