@@ -123,10 +123,10 @@ def prepared_data(s: Setup, table: str) -> Path:
     A `--data_dir` the user gave is only read, never written or cleaned; without one, an
     embedded dataset is generated and prepared in the cache first.
     """
-    from lrcn_tf.data import folders
+    from lrcn_tf.data import embedded, folders
 
     if s.synthetic and not FLAGS.data_dir:
-        folders.ensure_embedded(s.dataset, s.data_dir)
+        embedded.ensure(s.dataset, s.data_dir)
     folders.check_prepared(s.data_dir, s.dataset, table, "--data_dir" if FLAGS.data_dir else "")
     return s.data_dir
 

@@ -60,7 +60,7 @@ def _check_flags() -> None:
 
 
 def _prepared_data(s: common.Setup):
-    from lrcn_tf.data import ucf101
+    from lrcn_tf.data.ucf101 import format as ucf101
 
     common.prepared_data(s, "table1")  # the folder holds --dataset (made in the cache if embedded)
     info = ucf101.load_info(s.data_dir)

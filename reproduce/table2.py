@@ -72,7 +72,7 @@ def train_captioner(cfg, s: common.Setup, info):
 
 def score_split(cfg, s: common.Setup, encoder, decoder, run: runtime.Run):
     """(log_p, caption_image) of every caption of `cfg.split` against every image of it."""
-    from lrcn_tf.data import captions
+    from lrcn_tf.data.captions import format as captions
     from lrcn_tf.evaluation.retrieval_scoring import caption_log_probs
     from lrcn_tf.training import captioning
 
@@ -109,7 +109,7 @@ def score_split(cfg, s: common.Setup, encoder, decoder, run: runtime.Run):
 
 def main(argv: list[str]) -> int:
     del argv
-    from lrcn_tf.data import captions
+    from lrcn_tf.data.captions import format as captions
     from lrcn_tf.evaluation.retrieval import retrieval_metrics
 
     start = time.time()

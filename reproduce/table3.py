@@ -85,7 +85,7 @@ def _captions_for_table4(folder: Path, refs, jpegs, rows: dict[str, dict]) -> Pa
 
 def main(argv: list[str]) -> int:
     del argv
-    from lrcn_tf.data import captions
+    from lrcn_tf.data.captions import format as captions
     from lrcn_tf.evaluation import caption_samples, nearest_neighbour
     from lrcn_tf.training import captioning
 

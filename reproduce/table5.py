@@ -24,7 +24,7 @@ import json
 from absl import flags
 
 from lrcn_tf import cli, configs, runtime
-from lrcn_tf.data import tacos
+from lrcn_tf.data.tacos import format as tacos
 from lrcn_tf.evaluation.captioning import score_captions
 from lrcn_tf.models import captioner, video_description
 from lrcn_tf.results import result_row, update_results

@@ -5,15 +5,17 @@ import sys
 import numpy as np
 import pytest
 
-from lrcn_tf.data import captions, synthetic_captions, text
-from lrcn_tf.data.captions_prepare import ensure_synthetic
+from lrcn_tf.data import text
+from lrcn_tf.data.captions import format as captions
+from lrcn_tf.data.captions import synthetic as synthetic_captions
+from lrcn_tf.data.embedded import ensure_captions
 
 SIZES = {"train": 12, "val": 2, "test": 4}
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    return ensure_synthetic(
+    return ensure_captions(
         tmp_path_factory.mktemp("c") / "synthetic_coco2014", "synthetic_coco2014", SIZES
     )
 
@@ -63,9 +65,9 @@ def test_prepared_folder(prepared):
     # evaluation order is the split file's order
     ids = np.concatenate([i.numpy() for _, i in captions.eval_images(prepared, "test", 3, 56)])
     assert list(ids) == [p.image_id for p in test]
-    assert ensure_synthetic(prepared, "synthetic_coco2014", SIZES) == prepared  # reused
+    assert ensure_captions(prepared, "synthetic_coco2014", SIZES) == prepared  # reused
     with pytest.raises(ValueError, match="made with"):
-        ensure_synthetic(prepared, "synthetic_coco2014", {"train": 13, "val": 2, "test": 4})
+        ensure_captions(prepared, "synthetic_coco2014", {"train": 13, "val": 2, "test": 4})
 
 
 def test_train_pairs_batches(prepared):

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lrcn_tf.data import folders, synthetic_tacos, tacos, ucf101
+from lrcn_tf.data import embedded, folders
+from lrcn_tf.data.tacos import format as tacos
+from lrcn_tf.data.tacos import synthetic as synthetic_tacos
+from lrcn_tf.data.ucf101 import format as ucf101
 from lrcn_tf.results import PRODUCED_COLUMNS, read_rows, result_row, update_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +68,7 @@ def test_ensure_never_replaces_a_foreign_folder(tmp_path):
     mine = _user_folder(tmp_path)
     before = _snapshot(mine)
     with pytest.raises(folders.DataFolderError, match="refusing to delete"):
-        synthetic_tacos.ensure_prepared(mine)
+        embedded.ensure_tacos(mine)
     assert _snapshot(mine) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no temp folder left
 

@@ -17,10 +17,10 @@ FAST = ["train.max_iter=4", "train.checkpoint_every=2", "train.batch_size=4"]
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    from lrcn_tf.data.synthetic_ucf101 import ensure_synthetic_ucf101
+    from lrcn_tf.data.embedded import ensure_ucf101
 
     # 2 classes x 10 groups: split 1 tests on g01-g07 and trains on g08-g10.
-    return ensure_synthetic_ucf101(
+    return ensure_ucf101(
         tmp_path_factory.mktemp("ucf") / "synthetic_ucf101",
         num_classes=2,
         num_groups=10,

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from lrcn_tf.data import synthetic_tacos, tacos
+from lrcn_tf.data.tacos import format as tacos
+from lrcn_tf.data.tacos import synthetic as synthetic_tacos
 
 LABELS = {
     "activity": ["cut", "take out", "peel"],

@@ -219,24 +219,3 @@ def adopt_cached(folder: str | Path, dataset: str) -> None:
     d = describe(folder)
     if (d is not None and d["dataset"] == dataset) or _begun(folder) == dataset:
         mark_owned(folder, dataset)
-
-
-def ensure_embedded(dataset: str, folder: str | Path) -> Path:
-    """Generates and prepares an embedded `synthetic_*` dataset into `folder` unless it is there.
-
-    `folder` is the cache's (`$LRCN_DATA_DIR/<dataset>`): the programs never generate into a
-    `--data_dir` the user gave (that folder is only read).
-    """
-    if dataset == "synthetic_ucf101":
-        from lrcn_tf.data.synthetic_ucf101 import ensure_synthetic_ucf101
-
-        return ensure_synthetic_ucf101(folder)
-    if dataset == "synthetic_tacos":
-        from lrcn_tf.data.synthetic_tacos import ensure_prepared
-
-        return ensure_prepared(folder)
-    if dataset in ("synthetic_coco2014", "synthetic_flickr30k"):
-        from lrcn_tf.data.captions_prepare import ensure_synthetic
-
-        return ensure_synthetic(folder, dataset)
-    raise DataFolderError(f"{dataset} is not an embedded dataset; give --data_dir")

@@ -22,7 +22,8 @@ import tensorflow as tf
 from lrcn_tf import runtime
 from lrcn_tf.configs import to_dict
 from lrcn_tf.configs.table1 import Table1Config
-from lrcn_tf.data import ucf101, ucf101_pipeline
+from lrcn_tf.data.ucf101 import format as ucf101
+from lrcn_tf.data.ucf101 import pipeline as ucf101_pipeline
 from lrcn_tf.evaluation import activity as ev
 from lrcn_tf.models import activity as models
 from lrcn_tf.training import optim, trainer

@@ -23,7 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from lrcn_tf.configs.table3 import EncoderConfig, Table3Config
-from lrcn_tf.data import captions, synthetic_captions
+from lrcn_tf.data.captions import format as captions
+from lrcn_tf.data.captions import synthetic as synthetic_captions
 from lrcn_tf.data.text import Vocabulary
 from lrcn_tf.models import backbones, captioner
 from lrcn_tf.models.decoding import CaptionGenerator

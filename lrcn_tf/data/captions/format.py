@@ -8,7 +8,7 @@ Raw formats read here:
 A file name that resolves outside the image folder (`..`, an absolute path, a symlink out) is
 refused with the JSON file and entry named.
 
-Prepared format (written by `lrcn_tf.data.captions_prepare`, see `python -m lrcn_tf.prepare`):
+Prepared format (written by `lrcn_tf.data.captions.prepare`, see `python -m lrcn_tf.prepare`):
 `info.json`, `vocabulary.txt` (`lrcn_tf.data.text.Vocabulary`), `{split}.json` (one entry per
 image, TFRecord order: image_id, filename, raw captions, token ids), `references_{split}.json`
 (COCO captions format) and TFRecord shards `{split}-NNNNN-of-NNNNN.tfrecord`, one Example per
@@ -231,19 +231,6 @@ def shard_files(data_dir: str | Path, split: str) -> list[str]:
     if not files:
         raise CaptionDataError(f"{data_dir}: no {split}-*.tfrecord shards")
     return files
-
-
-def ensure_synthetic(data_dir: str | Path, dataset: str, **kwargs) -> Path:
-    """Generates and prepares an embedded dataset into `data_dir` unless it is there already.
-
-    See `lrcn_tf.data.captions_prepare.ensure_synthetic` (this is the same function).
-    """
-    from lrcn_tf.data.captions_prepare import ensure_synthetic as _ensure
-
-    return _ensure(data_dir, dataset, **kwargs)
-
-
-# -- tf.data ----------------------------------------------------------------------------------
 
 
 def _parse(serialized):

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lrcn_tf.data import text
+from lrcn_tf.data import folders, text
 from lrcn_tf.errors import UserError
 from lrcn_tf.runtime import write_text_atomic
 
@@ -305,8 +305,6 @@ def prepare(
     Raises:
       TACoSFormatError: a malformed input line, or no training segment.
     """
-    from lrcn_tf.data import folders
-
     corpus = read_jsonl(src)
     out = Path(out)
     try:
@@ -384,51 +382,6 @@ def _relative_to(path: Path, folder: Path) -> str:
         return str(path.relative_to(folder))
     except ValueError:
         return str(path)
-
-
-def define_prepare_flags() -> None:
-    """Flags of `python -m lrcn_tf.prepare --dataset {tacos_multilevel,synthetic_tacos}`."""
-    from absl import flags
-
-    flags.DEFINE_string(
-        "src", None, "tacos_multilevel: the JSON-lines file (docs/tacos_format.md)."
-    )
-    flags.DEFINE_integer("min_count", text.MIN_COUNT, "Keep words seen this often in training.")
-    flags.DEFINE_integer("max_words", text.MAX_WORDS, "Truncate captions to this many words.")
-    flags.DEFINE_integer("synthetic_seed", None, "synthetic_tacos: generator seed (default 2015).")
-
-
-def prepare_main(argv: list[str]) -> None:
-    """Entry of `python -m lrcn_tf.prepare` for TACoS (the flags above plus --dataset, --out)."""
-    from absl import app, flags
-
-    from lrcn_tf.data import synthetic_tacos
-
-    del argv
-    f = flags.FLAGS
-    from lrcn_tf.data import folders
-
-    out = Path(f.out)
-    if f.dataset == "synthetic_tacos":
-        if f.src:
-            raise app.UsageError("--src is for tacos_multilevel; synthetic_tacos is generated")
-        seed = synthetic_tacos.DEFAULT_SEED if f.synthetic_seed is None else f.synthetic_seed
-        try:
-            folders.claim(out, f.dataset)
-        except folders.DataFolderError as e:
-            raise SystemExit(f"error: {e}") from None
-        src = synthetic_tacos.generate(out / "raw" / "synthetic_tacos.jsonl", seed)
-    else:
-        if not f.src:
-            raise app.UsageError("--dataset tacos_multilevel needs --src FILE.jsonl")
-        src = Path(f.src)
-    try:
-        manifest = prepare(src, out, f.dataset, f.min_count, f.max_words)
-    except TACoSFormatError as e:
-        raise SystemExit(f"error: {e}") from None
-    print(f"prepared {f.dataset} into {out}: {json.dumps(manifest['counts'])}")
-    for split, acc in manifest["map_accuracy"].items():
-        print(f"  CRF MAP accuracy ({split}): " + ", ".join(f"{s} {a:.3f}" for s, a in acc.items()))
 
 
 # --- loading ----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from lrcn_tf.data.ucf101 import shard_file
+from lrcn_tf.data.ucf101.format import shard_file
 from lrcn_tf.errors import UserError
 
 VERSION = 1

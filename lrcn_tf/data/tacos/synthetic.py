@@ -26,8 +26,6 @@ person takes out a carrot from the fridge", "She gets the carrot out of the refr
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -268,36 +266,3 @@ def generate(path: str | Path, seed: int = DEFAULT_SEED) -> Path:
                 frame += length + int(rng.integers(0, 100))
     write_text_atomic(path, "\n".join(lines) + "\n")
     return Path(path)
-
-
-def ensure_prepared(data_dir: str | Path, seed: int = DEFAULT_SEED) -> Path:
-    """Generates and prepares `synthetic_tacos` into `data_dir` unless it is already complete.
-
-    Work happens in a sibling temp folder (marked as lrcn_tf's) that is renamed into place at
-    the end, so a killed run never leaves a half dataset that a later run would accept. An
-    existing `data_dir` is only ever replaced when lrcn_tf made it (lrcn_tf.data.folders).
-    """
-    from lrcn_tf.data import folders, tacos
-
-    data_dir = Path(data_dir)
-    if (data_dir / tacos.MANIFEST).exists():
-        return data_dir
-    if data_dir.exists() and any(data_dir.iterdir()):
-        folders.adopt_cached(data_dir, "synthetic_tacos")
-        folders.remove_owned(data_dir, "synthetic_tacos")  # raises for anything not ours
-    tmp = data_dir.with_name(f".{data_dir.name}.{os.getpid()}.tmp")
-    folders.remove_owned(tmp)
-    folders.mark_owned(tmp, "synthetic_tacos")
-    try:
-        raw = generate(tmp / "raw" / "synthetic_tacos.jsonl", seed)
-        tacos.prepare(raw, tmp, dataset="synthetic_tacos")
-        try:
-            os.replace(tmp, data_dir)  # onto an empty folder or none
-        except OSError:
-            if not (data_dir / tacos.MANIFEST).exists():
-                raise
-            # Another process finished the same (deterministic) dataset first: use theirs.
-    finally:
-        if folders.owner(tmp) is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return data_dir

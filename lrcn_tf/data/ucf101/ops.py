@@ -11,8 +11,8 @@ import numpy as np
 import simplejpeg
 import tensorflow as tf
 
-from lrcn_tf.data import ucf101
-from lrcn_tf.data.ucf101_index import FrameIndex
+from lrcn_tf.data.ucf101 import format as ucf101
+from lrcn_tf.data.ucf101.index import FrameIndex
 
 # Means of the original (BGR 103.939, 116.779, 123.68) in our RGB channel order.
 RGB_MEAN = (123.68, 116.779, 103.939)

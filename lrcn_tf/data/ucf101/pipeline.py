@@ -32,8 +32,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lrcn_tf.data import ucf101_ops as ops
-from lrcn_tf.data.ucf101_ops import AUTOTUNE, FLOW_MEAN, RGB_MEAN, RGB_MEAN_DEFECT  # noqa: F401
+from lrcn_tf.data.ucf101 import ops
+from lrcn_tf.data.ucf101.ops import AUTOTUNE, FLOW_MEAN, RGB_MEAN, RGB_MEAN_DEFECT  # noqa: F401
 
 # Training batches kept ready: the decode map already runs up to one batch per core ahead.
 # An autotuned prefetch grows each time a consumer drains it (tf.data deepens it up to its
