@@ -26,7 +26,7 @@ from lrcn_tf import cli
 from lrcn_tf.data import embedded, flow, folders, text, video
 from lrcn_tf.data.captions import format as captions
 from lrcn_tf.data.captions import prepare as captions_prepare
-from lrcn_tf.data.tacos import format as tacos
+from lrcn_tf.data.tacos import prepare as tacos_prepare
 from lrcn_tf.data.tacos import synthetic as synthetic_tacos
 from lrcn_tf.data.ucf101 import format as ucf101
 from lrcn_tf.data.ucf101 import prepare as ucf101_prepare
@@ -235,7 +235,7 @@ def _tacos_main(argv: list[str]) -> None:
         if not f.src:
             raise app.UsageError("--dataset tacos_multilevel needs --src FILE.jsonl")
         src = Path(f.src)
-    manifest = tacos.prepare(src, out, f.dataset, f.min_count, f.max_words)
+    manifest = tacos_prepare.prepare(src, out, f.dataset, f.min_count, f.max_words)
     print(f"prepared {f.dataset} into {out}: {json.dumps(manifest['counts'])}")
     for split, acc in manifest["map_accuracy"].items():
         print(f"  CRF MAP accuracy ({split}): " + ", ".join(f"{s} {a:.3f}" for s, a in acc.items()))

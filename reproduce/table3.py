@@ -86,6 +86,7 @@ def _captions_for_table4(folder: Path, refs, jpegs, rows: dict[str, dict]) -> Pa
 def main(argv: list[str]) -> int:
     del argv
     from lrcn_tf.data.captions import format as captions
+    from lrcn_tf.data.captions import pipeline as captions_pipeline
     from lrcn_tf.evaluation import caption_samples, nearest_neighbour
     from lrcn_tf.training import captioning
 
@@ -156,7 +157,7 @@ def main(argv: list[str]) -> int:
     ]
     update_results(s.output, rows)
     shown = list(refs)[: FLAGS.samples]
-    jpegs = captions.read_jpegs(s.data_dir, FLAGS.split)
+    jpegs = captions_pipeline.read_jpegs(s.data_dir, FLAGS.split)
     nn7 = {t: train_caps[n][0] for t, n in neighbours["nn_fc7"].items()}
     page = s.output.with_name(f"{s.output.stem}_samples_{s.dataset}.html")
     note = common.SYNTHETIC_NOTE.format(dataset=s.dataset) if s.synthetic else ""

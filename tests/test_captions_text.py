@@ -61,7 +61,7 @@ def test_time_steps_long_caption_is_truncated_like_the_original(n):
 
 @pytest.mark.parametrize("n", [0, 1, 7, 19, 20, 23])
 def test_tensorflow_time_steps_match_numpy(n):
-    from lrcn_tf.data.captions.format import time_steps_tf
+    from lrcn_tf.data.captions.pipeline import time_steps_tf
 
     ids = list(range(2, 2 + n))
     a = text.time_steps(ids)

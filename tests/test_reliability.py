@@ -12,6 +12,7 @@ import pytest
 
 from lrcn_tf.data import embedded, folders
 from lrcn_tf.data.tacos import format as tacos
+from lrcn_tf.data.tacos import prepare as tacos_prepare
 from lrcn_tf.data.tacos import synthetic as synthetic_tacos
 from lrcn_tf.data.ucf101 import format as ucf101
 from lrcn_tf.results import PRODUCED_COLUMNS, read_rows, result_row, update_results
@@ -79,14 +80,14 @@ def test_prepare_refuses_to_write_into_a_foreign_folder(tmp_path):
     before = _snapshot(mine)
     raw = synthetic_tacos.generate(tmp_path / "raw.jsonl")
     with pytest.raises(tacos.TACoSFormatError, match="refusing to write"):
-        tacos.prepare(raw, mine, dataset="synthetic_tacos")
+        tacos_prepare.prepare(raw, mine, dataset="synthetic_tacos")
     assert _snapshot(mine) == before
     out = tmp_path / "new"
-    tacos.prepare(raw, out, dataset="synthetic_tacos")
+    tacos_prepare.prepare(raw, out, dataset="synthetic_tacos")
     assert folders.owner(out) == {"owner": "lrcn_tf", "dataset": "synthetic_tacos"}
-    tacos.prepare(raw, out, dataset="synthetic_tacos")  # its own folder: redone in place
+    tacos_prepare.prepare(raw, out, dataset="synthetic_tacos")  # its own folder: redone in place
     with pytest.raises(tacos.TACoSFormatError, match="made by lrcn_tf for synthetic_tacos"):
-        tacos.prepare(raw, out, dataset="tacos_multilevel")
+        tacos_prepare.prepare(raw, out, dataset="tacos_multilevel")
 
 
 def test_table5_data_dir_is_read_only(tmp_path):
@@ -124,7 +125,7 @@ def test_check_prepared_names_the_folder_what_it_holds_and_what_was_expected(tmp
     assert "\n" not in msg
     assert f"--data_dir {syn} holds synthetic_ucf101" in msg and "expected ucf101 for table1" in msg
     raw = synthetic_tacos.generate(tmp_path / "raw.jsonl")
-    tacos.prepare(raw, tmp_path / "tac", dataset="synthetic_tacos")
+    tacos_prepare.prepare(raw, tmp_path / "tac", dataset="synthetic_tacos")
     with pytest.raises(folders.DataFolderError, match="holds synthetic_tacos .tacos format 1"):
         folders.check_prepared(tmp_path / "tac", "ucf101", "table1")
     with pytest.raises(folders.DataFolderError, match="no such folder"):

@@ -20,6 +20,7 @@ from lrcn_tf.data.captions import format as captions
 from lrcn_tf.data.captions import prepare as captions_prepare
 from lrcn_tf.data.captions import synthetic as synthetic_captions
 from lrcn_tf.data.tacos import format as tacos
+from lrcn_tf.data.tacos import prepare as tacos_prepare
 from lrcn_tf.data.tacos import synthetic as synthetic_tacos
 from lrcn_tf.data.ucf101 import format as ucf101
 from lrcn_tf.data.ucf101 import prepare as ucf101_prepare
@@ -180,7 +181,7 @@ def ensure_tacos(data_dir: str | Path, seed: int = synthetic_tacos.DEFAULT_SEED)
     folders.mark_owned(tmp, "synthetic_tacos")
     try:
         raw = synthetic_tacos.generate(tmp / "raw" / "synthetic_tacos.jsonl", seed)
-        tacos.prepare(raw, tmp, dataset="synthetic_tacos")
+        tacos_prepare.prepare(raw, tmp, dataset="synthetic_tacos")
         try:
             os.replace(tmp, data_dir)  # onto an empty folder or none
         except OSError:

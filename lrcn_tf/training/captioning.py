@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from lrcn_tf.configs.table3 import EncoderConfig, Table3Config
-from lrcn_tf.data.captions import format as captions
+from lrcn_tf.data.captions import pipeline as captions_pipeline
 from lrcn_tf.data.captions import synthetic as synthetic_captions
 from lrcn_tf.data.text import Vocabulary
 from lrcn_tf.models import backbones, captioner
@@ -71,7 +71,10 @@ def pretrain_encoder(
     images, labels = synthetic_captions.pretext_batch(rng, enc.pretext_images, image_size)
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(images), seed=seed)
     ds = ds.map(
-        lambda x, y: (captions.preprocess_array(x, enc.crop_size, True, None, enc.pixel_scale), y),
+        lambda x, y: (
+            captions_pipeline.preprocess_array(x, enc.crop_size, True, None, enc.pixel_scale),
+            y,
+        ),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     ds = ds.batch(enc.pretext_train.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
@@ -171,7 +174,7 @@ def train_two_stages(
     loss_fn = captioner.make_loss_fn(cfg.loss_weight)
 
     def data(tc):
-        return captions.train_pairs(
+        return captions_pipeline.train_pairs(
             data_dir, tc.batch_size, enc.crop_size, resize=enc.resize, pixel_scale=enc.pixel_scale,
             mirror=cfg.mirror, max_words=cfg.max_words, seed=tc.seed, cache=cache,
         )  # fmt: skip
@@ -209,7 +212,7 @@ def image_features(
     """(image ids (N,), features (N, D)) of a split's centre crops; `layer` e.g. fc8 or relu7."""
     net = encoder if layer == encoder.layers[-1].name else backbones.features(encoder, layer)
     ids, feats = [], []
-    for images, image_ids in captions.eval_images(
+    for images, image_ids in captions_pipeline.eval_images(
         data_dir, split, batch_size, enc.crop_size, resize=enc.resize, pixel_scale=enc.pixel_scale
     ):
         feats.append(np.asarray(net(images, training=False), np.float32))
