@@ -97,7 +97,7 @@ def main(argv: list[str]) -> int:
         for name in (f"table1/{m}/{d}" for m in MODELS for d in FLAGS.inputs):
             configs.build(name, s.preset, [f"split={split}", *s.overrides])
     _prepared_data(s)
-    from lrcn_tf.training import activity as task  # TensorFlow import after the flags are read
+    from lrcn_tf.tasks import activity as task  # TensorFlow import after the flags are read
 
     strategy = None
     if FLAGS.strategy == "mirrored":

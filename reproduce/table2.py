@@ -9,7 +9,7 @@ r"""Table 2: caption-to-image and image-to-caption retrieval with LRCN_2f (R@1/5
 The model is Table 3's LRCN_2f captioner (config `table2/lrcn_2f` nests `table3/lrcn_2f`) and
 lives in Table 3's run folder for the same config and dataset: if `python -m reproduce.table3`
 (variant 2f, the default) has trained it, it is reused as it is; otherwise it is trained here,
-into that folder, with the captioning pipeline (lrcn_tf.training.captioning), and Table 3
+into that folder, with the captioning pipeline (lrcn_tf.tasks.captioning), and Table 3
 reuses it later. Then log P(caption | image) of every test caption under every test image is
 computed (lrcn_tf.evaluation.retrieval_scoring, factored: the word-only LSTM once per
 caption) and ranked with the authors' protocol (lrcn_tf.evaluation.retrieval).
@@ -52,7 +52,7 @@ common.define_common_flags("synthetic_flickr30k", DATASETS, "results/table2.csv"
 
 def train_captioner(cfg, s: common.Setup, info):
     """Table 3's LRCN_2f in Table 3's run folder: trained there, or restored when done."""
-    from lrcn_tf.training import captioning
+    from lrcn_tf.tasks import captioning
 
     cap = cfg.captioner
     run = captioning.training_run(cap, s.workdir, s.dataset)
@@ -74,7 +74,7 @@ def score_split(cfg, s: common.Setup, encoder, decoder, run: runtime.Run):
     """(log_p, caption_image) of every caption of `cfg.split` against every image of it."""
     from lrcn_tf.data.captions import format as captions
     from lrcn_tf.evaluation.retrieval_scoring import caption_log_probs
-    from lrcn_tf.training import captioning
+    from lrcn_tf.tasks import captioning
 
     image_ids, features = captioning.image_features(
         encoder, cfg.captioner.encoder, s.data_dir, cfg.split, "fc8", cfg.captioner.eval_batch

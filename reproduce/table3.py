@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
     from lrcn_tf.data.captions import format as captions
     from lrcn_tf.data.captions import pipeline as captions_pipeline
     from lrcn_tf.evaluation import caption_samples, nearest_neighbour
-    from lrcn_tf.training import captioning
+    from lrcn_tf.tasks import captioning
 
     start = time.time()
     # This table's configs have one seed per training stage: --seed sets them all.
