@@ -32,7 +32,7 @@ from collections import defaultdict
 import numpy as np
 from absl import app, flags
 
-from lrcn_tf import configs
+from lrcn_tf import cli, configs
 from lrcn_tf.evaluation import activity as ev
 from lrcn_tf.results import PRODUCED_COLUMNS, read_rows, result_row, update_results
 from reproduce import common
@@ -62,11 +62,8 @@ def _check_flags() -> None:
 def _prepared_data(s: common.Setup):
     from lrcn_tf.data.ucf101 import format as ucf101
 
-    if s.synthetic and not FLAGS.data_dir:
-        from lrcn_tf.data.embedded import ensure_ucf101
-
-        ensure_ucf101(s.data_dir)
-    info = ucf101.load_info(s.data_dir)  # raises, naming the folder, if it is not prepared
+    common.prepared_data(s, "table1")  # the folder holds --dataset (made in the cache if embedded)
+    info = ucf101.load_info(s.data_dir)
     if "flow" in FLAGS.inputs and info.flow == "none":
         raise app.UsageError(f"{s.data_dir} was prepared without flow; use --inputs rgb")
     return info
@@ -95,6 +92,10 @@ def main(argv: list[str]) -> int:
     start = time.time()
     _check_flags()
     s = common.setup()
+    splits = [1, 2, 3] if FLAGS.split == "all" else [int(FLAGS.split)]
+    for split in splits:  # a bad --set is named before any data is made or read
+        for name in (f"table1/{m}/{d}" for m in MODELS for d in FLAGS.inputs):
+            configs.build(name, s.preset, [f"split={split}", *s.overrides])
     _prepared_data(s)
     from lrcn_tf.tasks import activity as task  # TensorFlow import after the flags are read
 
@@ -104,7 +105,6 @@ def main(argv: list[str]) -> int:
 
         strategy = tf.distribute.MirroredStrategy()
         print(f"mirrored over {strategy.num_replicas_in_sync} replica(s)")
-    splits = [1, 2, 3] if FLAGS.split == "all" else [int(FLAGS.split)]
     wanted = [m for m in MODELS if m in FLAGS.models]
     curves = {}
     for split in splits:
@@ -160,9 +160,9 @@ def main(argv: list[str]) -> int:
         print(f"fusion sweep: {plot}")
     print(f"wrote {s.output} after {time.time() - start:.0f} s")
     if FLAGS.compare:
-        common.print_comparison(s.output, ["table1"])
+        return common.print_comparison(s.output, ["table1"])
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

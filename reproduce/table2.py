@@ -40,7 +40,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from lrcn_tf import configs, runtime
+from lrcn_tf import cli, configs, runtime
 from lrcn_tf.results import result_row, update_results
 from reproduce import common
 
@@ -109,7 +109,6 @@ def score_split(cfg, s: common.Setup, encoder, decoder, run: runtime.Run):
 
 def main(argv: list[str]) -> int:
     del argv
-    from lrcn_tf.data import embedded
     from lrcn_tf.data.captions import format as captions
     from lrcn_tf.evaluation.retrieval import retrieval_metrics
 
@@ -117,8 +116,7 @@ def main(argv: list[str]) -> int:
     # --seed sets the seeds of both captioner training stages.
     s = common.setup(seed_fields=("captioner.stage1.seed", "captioner.stage2.seed"))
     cfg = configs.build("table2/lrcn_2f", s.preset, s.overrides)
-    if s.synthetic and not FLAGS.data_dir:
-        embedded.ensure_captions(s.data_dir, s.dataset)
+    common.prepared_data(s, "table2")  # the folder holds --dataset (made in the cache if embedded)
     info = captions.load_info(s.data_dir)
 
     cap_run, encoder, decoder = train_captioner(cfg, s, info)
@@ -149,9 +147,9 @@ def main(argv: list[str]) -> int:
     )
     print(f"table2 done in {time.time() - start:.0f} s")
     if FLAGS.compare:
-        common.print_comparison(s.output, ["table2"])
+        return common.print_comparison(s.output, ["table2"])
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

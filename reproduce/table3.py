@@ -33,7 +33,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from lrcn_tf import configs, runtime
+from lrcn_tf import cli, configs, runtime
 from lrcn_tf.configs.table3 import VARIANTS
 from lrcn_tf.results import result_row, update_results
 from reproduce import common
@@ -96,7 +96,6 @@ def _restval_merged(data_dir) -> bool:
 
 def main(argv: list[str]) -> int:
     del argv
-    from lrcn_tf.data import embedded
     from lrcn_tf.data.captions import format as captions
     from lrcn_tf.data.captions import pipeline as captions_pipeline
     from lrcn_tf.evaluation import caption_samples, nearest_neighbour
@@ -105,13 +104,12 @@ def main(argv: list[str]) -> int:
     start = time.time()
     # This table's configs have one seed per training stage: --seed sets them all.
     s = common.setup(seed_fields=("stage1.seed", "stage2.seed", "encoder.pretext_train.seed"))
-    if s.synthetic and not FLAGS.data_dir:
-        embedded.ensure_captions(s.data_dir, s.dataset)
-    info = captions.load_info(s.data_dir)
     overrides = list(s.overrides)
     if FLAGS.beam_size is not None:
         overrides.append(f"beam_size={FLAGS.beam_size}")
     cfg = configs.build(f"table3/lrcn_{FLAGS.variant}", s.preset, overrides)
+    common.prepared_data(s, "table3")  # the folder holds --dataset (made in the cache if embedded)
+    info = captions.load_info(s.data_dir)
     if cfg.encoder.pretext and not info.dataset.startswith("synthetic_"):
         raise app.UsageError("encoder.pretext is for the synthetic datasets; give encoder.weights")
     if not cfg.train_restval and _restval_merged(s.data_dir):
@@ -194,9 +192,9 @@ def main(argv: list[str]) -> int:
     )
     print(f"table3 done in {time.time() - start:.0f} s")
     if FLAGS.compare:
-        common.print_comparison(s.output, ["table3"])
+        return common.print_comparison(s.output, ["table3"])
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

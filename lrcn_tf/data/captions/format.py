@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lrcn_tf.data import text
+from lrcn_tf.errors import UserError
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -68,7 +69,7 @@ class CaptionDatasetInfo:
     data_dir: Path
 
 
-class CaptionDataError(ValueError):
+class CaptionDataError(UserError):
     """A malformed raw or prepared caption dataset; the message names the file and entry."""
 
 

@@ -24,13 +24,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from lrcn_tf.data import text
+from lrcn_tf.data import folders, text
 from lrcn_tf.data.captions import format as captions
 from lrcn_tf.runtime import write_text_atomic
 
@@ -96,8 +95,8 @@ def prepare(
     out_dir = Path(out_dir)
     check_replaceable(out_dir)
     partial = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    remove_ours(partial)  # a killed run's; anything else there is refused, never deleted
+    folders.mark_owned(partial, dataset)
     by_split: dict[str, list] = {s: [] for s in captions.SPLITS}
     for r in records:
         split = r.split if restval == "keep" or r.split != "restval" else restval
@@ -140,23 +139,31 @@ def prepare(
             "min_count": min_count, "max_words": text.MAX_WORDS, "tokenizer": tokenizer,
             "restval": restval, "source": source}  # fmt: skip
     write_text_atomic(partial / "info.json", json.dumps(info, indent=2) + "\n")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        remove_ours(out_dir)  # a caption folder lrcn_tf made (checked above)
     os.replace(partial, out_dir)
     return out_dir
 
 
+def remove_ours(folder: Path) -> None:
+    """Deletes `folder` if lrcn_tf made it (owner marker); else a CaptionDataError."""
+    try:
+        folders.remove_owned(folder)
+    except folders.DataFolderError as e:
+        raise captions.CaptionDataError(str(e)) from None
+
+
 def check_replaceable(out_dir: Path) -> None:
-    """Refuses to overwrite a non-empty folder that is not a prepared caption dataset."""
+    """Refuses to replace a non-empty folder unless lrcn_tf made it as a caption dataset."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise captions.CaptionDataError(f"--out {out_dir}: is a file, not a folder")
     if not out_dir.exists() or not any(out_dir.iterdir()):
         return
-    try:
-        kind = json.loads((out_dir / "info.json").read_text()).get("kind")
-    except (OSError, ValueError):
-        kind = None
-    if kind != "captions":
+    d = folders.describe(out_dir)
+    if d is None or d["kind"] != "captions" or folders.owner(out_dir) is None:
         raise captions.CaptionDataError(
-            f"--out {out_dir} exists and is not a prepared caption dataset; refusing to replace it"
+            f"--out {out_dir} exists and is not a caption dataset lrcn_tf prepared (no owner "
+            "marker); refusing to replace it: choose a new or empty folder"
         )
 
 

@@ -22,14 +22,16 @@ import random
 import time
 from pathlib import Path
 
+from lrcn_tf.data import folders
 from lrcn_tf.data.flow import FLOW_METHODS
 from lrcn_tf.data.ucf101 import format as ucf101
 from lrcn_tf.data.ucf101.shards import ShardTask, shard_done, sidecar, write_shard
 from lrcn_tf.data.video import ORIGINAL_MIN_SIZE
+from lrcn_tf.errors import UserError
 from lrcn_tf.runtime import write_text_atomic
 
 
-class PrepareError(ValueError):
+class PrepareError(UserError):
     """Bad input or a folder that cannot be resumed; the message says what to do."""
 
 
@@ -145,8 +147,17 @@ def _spec_dict(spec):
     return None if spec is None else json.loads(json.dumps(dataclasses.asdict(spec)))
 
 
+def claim_folder(out, dataset: str) -> None:
+    """Makes `out` this prepare's folder (lrcn_tf.data.folders.claim), as a PrepareError."""
+    try:
+        folders.claim(out, dataset)  # never writes into someone else's folder
+    except folders.DataFolderError as e:
+        raise PrepareError(str(e)) from None
+
+
 def _claim(out: Path, options: dict) -> None:
     """Records the options in out/prepare.json, or checks that they match a begun run's."""
+    claim_folder(out, options["dataset"])
     (out / "shards").mkdir(parents=True, exist_ok=True)
     path = out / "prepare.json"
     if path.exists():
