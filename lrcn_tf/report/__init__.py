@@ -335,8 +335,8 @@ def _table5(g, workdir, results_dir, sec, figures_dir, md_dir) -> None:
     segs = samples.table5_segments(g, workdir)
     if segs:
         sec.heading("Sample segments")
-        sec.html.append(segs)
-        sec.md += ["Sample segments with each model's sentence: see index.html.", ""]
+        sec.html.append(segs[0])
+        sec.md += [*segs[1], ""]
     else:
         sec.missing("sample segments (the rows' run folders or the prepared dataset are not here)")
 
