@@ -76,7 +76,7 @@ def table1_bars(g: Group) -> bytes:
     ax.set_ylabel("video accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title(f"Table 1 on {g.dataset} ({g.preset}): bars are the mean over the splits run")
-    ax.legend(fontsize=7, ncol=2, loc="upper left")
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.09))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _png(fig)

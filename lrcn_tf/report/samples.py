@@ -41,10 +41,13 @@ def table1_scores(g: Group, workdir: Path, model: str, metric: str, split: str):
     return None if s is None else (s["labels"], s["scores"])
 
 
-def best_cell(g: Group) -> tuple[str, str]:
-    """(model, input) with the highest accuracy, on the mean of 3 splits if present, else split-1."""
+def best_cell(g: Group, prefix: str = "") -> tuple[str, str]:
+    """(model, input) with the highest accuracy among rows starting with `prefix`, on the mean
+    of 3 splits if present, else split-1; ("", "") if there is none."""
     setting = "all_splits" if any(k[1] == "all_splits" for k in g.ours) else "split1"
-    cells = {(k[0], k[2]): v for k, v in g.ours.items() if k[1] == setting}
+    cells = {
+        (k[0], k[2]): v for k, v in g.ours.items() if k[1] == setting and k[0].startswith(prefix)
+    }
     return max(cells, key=lambda c: (cells[c], c)) if cells else ("", "")
 
 
