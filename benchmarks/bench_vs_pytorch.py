@@ -12,7 +12,7 @@ Rows: {small_cnn (the `default` preset's net, 56x56), hybrid_caffenet (the `pape
   `clip_grad_norm_`, torch SGD with the same momentum, decay and per-parameter multipliers);
   samples/s, a sample being a clip of `T` frames (LRCN) or a frame (single frame);
 - eval: the test protocol on `--video_frames`-frame videos (clips of 16 every 8 frames,
-  `--crops` crops), ours through `training.activity.predictor` and
+  `--crops` crops), ours through `tasks.activity.predictor` and
   `evaluation.activity.evaluate_videos` (softmax, mean per video) exactly as Table 1 runs it,
   the port one forward pass per video; videos/s.
 Inputs are random tensors made before timing (no data loading: this measures the models).
@@ -100,7 +100,7 @@ def _ours(cfg, size, x, y, videos):
 
     from lrcn_tf.evaluation import activity as ev
     from lrcn_tf.models import activity
-    from lrcn_tf.training import activity as task
+    from lrcn_tf.tasks import activity as task
     from lrcn_tf.training import optim, trainer
 
     model = task.build_model(cfg, FLAGS.classes, size)

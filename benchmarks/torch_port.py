@@ -66,6 +66,7 @@ class HybridCaffeNet(nn.Module):
         self.conv5 = nn.Conv2d(512, 384, 3, 1, 1, groups=2)
         self.pool = nn.MaxPool2d(3, 2, ceil_mode=True)  # Caffe rounds the output size up
         self.norm = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)  # alpha / n as Caffe
+
         def conv(n, k):
             return (n - k) // 2 + 1
 
@@ -160,7 +161,9 @@ def load_keras(net: Table1Net, model) -> None:
         put(conv.bias, bias)
     kernel, bias = cnn.get_layer("fc6").get_weights()
     h, w, c = net.cnn.flat_shape
-    put(net.cnn.fc6.weight, kernel.reshape(h, w, c, -1).transpose(3, 2, 0, 1).reshape(-1, h * w * c))
+    put(
+        net.cnn.fc6.weight, kernel.reshape(h, w, c, -1).transpose(3, 2, 0, 1).reshape(-1, h * w * c)
+    )
     put(net.cnn.fc6.bias, bias)
     if net.cnn.fc7 is not None:
         kernel, bias = cnn.get_layer("fc7").get_weights()
