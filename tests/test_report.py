@@ -288,3 +288,16 @@ def test_every_claims_reason_gives_its_margin():
             m = margin(why)
             assert m is not None, (claim_id, why)
             assert (m >= 0) == (verdict == claims.HOLDS), (ds, claim_id, why)
+
+
+def test_a_broken_run_folder_costs_its_plots_not_the_report(tmp_path, capsys):
+    workdir = tmp_path / "runs"
+    d = workdir / "single_frame-split1-rgb"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text("{}")
+    (d / "scores.npz").write_text("not a score file")
+    page, _ = _write(tmp_path, [_table1_csv(tmp_path / "table1.csv")], workdir)
+    text = page.read_text()
+    assert "plots and samples could not be drawn: ValueError" in text
+    assert '<table class="results">' in text and "The paper's claims" in text
+    assert "warning: Table 1" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -359,7 +360,7 @@ def _section(g, workdir, results_dir, figures_dir, html_dir, md_dir) -> Section:
     sec.md += group_md(g)
     extra = _EXTRAS.get(g.table)
     if extra is not None:
-        extra(g, workdir, results_dir, sec, figures_dir, md_dir)
+        _guarded(sec, "plots and samples", extra, g, workdir, results_dir, sec, figures_dir, md_dir)
     else:
         metric = g.metrics()[0]
         sec.figure(
@@ -371,9 +372,21 @@ def _section(g, workdir, results_dir, figures_dir, html_dir, md_dir) -> Section:
             figures_dir,
             md_dir,
         )
-    _curves(g, workdir, sec, figures_dir, md_dir)
+    _guarded(sec, "training curves", _curves, g, workdir, sec, figures_dir, md_dir)
     _provenance(g, workdir, html_dir, md_dir, sec)
     return sec
+
+
+def _guarded(sec: Section, what: str, fn, *args) -> None:
+    """Runs one part of a section that reads run folders or datasets; if it fails, the page
+    says so (and stderr names the error) instead of the whole report being lost: the tables,
+    which come from the CSVs alone, are still written."""
+    try:
+        fn(*args)
+    except Exception as e:  # a malformed run folder or dataset must not cost the report
+        message = f"{sec.title}: {what} could not be drawn: {type(e).__name__}: {e}"
+        print(f"warning: {message}", file=sys.stderr)
+        sec.missing(message)
 
 
 def write_report(
