@@ -27,7 +27,13 @@ from pathlib import Path
 
 from lrcn_tf import runtime
 from lrcn_tf.report import plots, runs, samples
-from lrcn_tf.report.claims_view import claims_html, claims_md
+from lrcn_tf.report.claims_view import (
+    claims_html,
+    claims_md,
+    over_seeds_html,
+    over_seeds_md,
+    read_over_seeds,
+)
 from lrcn_tf.report.page import STYLE, banner_text
 from lrcn_tf.report.tables import (
     METRIC_NAMES,
@@ -439,8 +445,17 @@ def write_report(
         sec.md += [why, ""]
         sections.append(sec)
     commit = runtime.git_commit(Path(__file__).parent)
-    _write_html(html_path, sections, groups, produced, sources, commit)
-    _write_md(md_path, sections, groups, produced, sources, commit)
+    seeds_csv = results_dir / "claims_seeds.csv"
+    seeds = read_over_seeds(seeds_csv)
+    claims = Section("claims", "The paper's claims")
+    claims.html.append(claims_html(produced))
+    claims.md += claims_md(produced) + [""]
+    if seeds:
+        claims.html.append(over_seeds_html(seeds, seeds_csv.name))
+        claims.md += over_seeds_md(seeds, seeds_csv.name)
+    sections.append(claims)
+    _write_html(html_path, sections, groups, sources, commit)
+    _write_md(md_path, sections, groups, sources, commit)
     return html_path, md_path
 
 
@@ -462,22 +477,19 @@ def _intro(groups: list[Group], sources: list[str], commit: str) -> tuple[str, s
     return text, warn
 
 
-def _write_html(path, sections, groups, produced, sources, commit) -> None:
+def _write_html(path, sections, groups, sources, commit) -> None:
     text, warn = _intro(groups, sources, commit)
     toc = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>' for s in sections)
     body = [
         "<h1>lrcn-tf results</h1>",
         f"<p>{html.escape(text)}</p>",
         f'<p class="banner">{html.escape(warn)}</p>' if warn else "",
-        f'<nav><ul>{toc}<li><a href="#claims">The paper\'s claims</a></li></ul></nav>',
+        f"<nav><ul>{toc}</ul></nav>",
     ]
     for s in sections:
         body.append(
             f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2>{"".join(s.html)}</section>'
         )
-    body.append(
-        f'<section id="claims"><h2>The paper\'s claims</h2>{claims_html(produced)}</section>'
-    )
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -488,7 +500,7 @@ def _write_html(path, sections, groups, produced, sources, commit) -> None:
     write_text_atomic(path, page)
 
 
-def _write_md(path, sections, groups, produced, sources, commit) -> None:
+def _write_md(path, sections, groups, sources, commit) -> None:
     text, warn = _intro(groups, sources, commit)
     lines = [
         "# lrcn-tf results",
@@ -502,5 +514,4 @@ def _write_md(path, sections, groups, produced, sources, commit) -> None:
         lines += [f"> ⚠️ {warn}", ""]
     for s in sections:
         lines += [f"## {s.title}", "", *s.md]
-    lines += ["## The paper's claims", "", *claims_md(produced)]
     write_text_atomic(path, "\n".join(lines) + "\n")
