@@ -188,7 +188,8 @@ def _curves(g: Group, workdir: Path, sec: Section, figures_dir: Path, md_dir: Pa
                     f"{TITLES[g.table].split(':')[0]} on {g.dataset} "
                     f"({g.preset}): loss and learning rate per step",
                 ),
-                f"Training loss and learning rate against step, {len(curves)} run(s)",
+                f"Training loss and learning rate against step: {len(curves)} curve(s) from "
+                f"{len(trained)} run folder(s)",
             ),
             figures_dir,
             md_dir,
