@@ -46,7 +46,7 @@ def test_timestamp_gaps_repeat_the_previous_frame(tmp_path):
     whole = path.read_bytes()
     cut = tmp_path / "cut.avi"
     cut.write_bytes(whole[: len(whole) * 8 // 10])
-    with pytest.raises(video.VideoError, match="truncated|corrupt"):
+    with pytest.raises(video.VideoError, match="truncated: decoded 9 of 22"):
         video.decode_video(cut, min_size=None)
 
 
