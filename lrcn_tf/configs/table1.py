@@ -15,9 +15,11 @@ Presets
       LRCN rgb          lr 0.001 step 10000 iters 30000 clip 5   24 clips x 16 frames
       LRCN flow         lr 0.001 step 20000 iters 70000 clip 15  24 clips x 16 frames
   (LRCN-fc7 had no published solver; it uses LRCN's.) The original started from ImageNet
-  weights of the hybrid net, which are not public in a Keras format: pass converted ones with
-  `--set backbone_weights=FILE.npz` (see lrcn_tf.models.backbones.load_weights); without them
-  training starts from Caffe's random fillers, which the paper did not do.
+  weights of the hybrid net: pass the authors' caffemodel with
+  `--set backbone_weights=caffe_imagenet_hyb2_wr_rc_solver_sqrt_iter_310000` (a name looked up
+  as lrcn_tf.caffe.resolve_weights says, or a path; docs/parity.md) or an .npz/.weights.h5
+  (lrcn_tf.models.backbones.load_weights); without them training starts from Caffe's random
+  fillers, which the paper did not do. The CNN sees BGR as the original's (`channel_order`).
 - `default`: the embedded synthetic_ucf101 on 2 CPU cores (whole table, 3 splits, < 15 min):
   the small CNN on 56x56 crops, 400 (single frame) / 500 (LRCN) steps; the changes from the
   recipe are listed in `_factory`. Not comparable to the paper.
@@ -59,6 +61,9 @@ class Table1Config:
     lstm_init: float = 0.01
     crop_size: int | None = None  # None: the dataset's (227 for UCF-101, 56 synthetic)
     input_scale: float = 1.0  # multiplies mean-subtracted pixels; 1.0 = Caffe's input range
+    # The channel order the CNN sees: "bgr" as the original (Caffe read images with OpenCV,
+    # and its weights expect B, G, R; flow images likewise reversed), "rgb" for our own nets.
+    channel_order: str = "rgb"
     train_clip_length: int = 16
     test_clip_length: int = 16
     test_stride: int = 8
@@ -94,6 +99,8 @@ class Table1Config:
             raise ConfigError(
                 "train_clip_length, test_clip_length and eval_batch_clips must be >= 1"
             )
+        if self.channel_order not in ("rgb", "bgr"):
+            raise ConfigError(f"channel_order {self.channel_order!r}: use rgb or bgr")
         if self.input_scale <= 0:
             raise ConfigError("input_scale must be > 0")
         if self.test_stride < 1:
@@ -141,6 +148,7 @@ def _factory(model: str, modality: str, preset: str) -> Table1Config:
             model=model,
             modality=modality,
             crop_size=227,
+            channel_order="bgr",
             train_clip_length=16 if lrcn else 1,
             # Real videos have ~20 clips x 10 crops: stream 4 clips (640 frames) a pass.
             eval_per_video=False,

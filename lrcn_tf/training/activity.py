@@ -59,6 +59,8 @@ def build_model(cfg: Table1Config, num_classes: int, size: int) -> keras.Model:
     if cfg.conv_filters:
         backbone_kwargs["filters"] = cfg.conv_filters
     kwargs = {"backbone": cfg.backbone, "backbone_kwargs": backbone_kwargs}
+    if cfg.channel_order != "rgb":
+        kwargs["channel_order"] = cfg.channel_order
     if cfg.is_lrcn:
         kwargs.update(
             lstm_units=cfg.lstm_units,
