@@ -32,7 +32,7 @@ from collections import defaultdict
 import numpy as np
 from absl import app, flags
 
-from lrcn_tf import configs
+from lrcn_tf import cli, configs
 from lrcn_tf.evaluation import activity as ev
 from lrcn_tf.results import PRODUCED_COLUMNS, read_rows, result_row, update_results
 from reproduce import common
@@ -59,16 +59,24 @@ def _check_flags() -> None:
             raise app.UsageError(f"--{name}={','.join(given)}: choose from {', '.join(allowed)}")
 
 
-def _prepared_data(s: common.Setup):
-    from lrcn_tf.data import ucf101
+def _prepared_data(s: common.Setup, splits: list[int]):
+    from lrcn_tf.data.ucf101 import format as ucf101
 
-    if s.synthetic and not FLAGS.data_dir:
-        from lrcn_tf.data.synthetic_ucf101 import ensure_synthetic_ucf101
-
-        ensure_synthetic_ucf101(s.data_dir)
-    info = ucf101.load_info(s.data_dir)  # raises, naming the folder, if it is not prepared
+    common.prepared_data(s, "table1")  # the folder holds --dataset (made in the cache if embedded)
+    info = ucf101.load_info(s.data_dir)
     if "flow" in FLAGS.inputs and info.flow == "none":
         raise app.UsageError(f"{s.data_dir} was prepared without flow; use --inputs rgb")
+    for split in splits:  # preflight: every split asked for can be trained and scored
+        if split not in info.splits:
+            raise ucf101.UCF101FormatError(
+                f"{s.data_dir}: no split {split} (this folder has splits {sorted(info.splits)})"
+            )
+        for subset in ("train", "test"):
+            if not ucf101._split_videos(info, split, subset):
+                raise ucf101.UCF101FormatError(
+                    f"{s.data_dir}: split {split} has no {subset} video prepared ok (see "
+                    f"{s.data_dir / 'manifest.csv'})"
+                )
     return info
 
 
@@ -84,8 +92,19 @@ def _all_splits(output, dataset: str, preset: str) -> list[dict]:
             parts = [splits[f"split{i}"] for i in (1, 2, 3)]
             value = float(np.mean([p["value"] for p in parts]))
             run_id = "+".join(p["run_id"] for p in parts)
+            missing = sum(int(p.get("missing_test_videos") or 0) for p in parts)
             rows.append(
-                result_row("table1", row, "all_splits", metric, dataset, value, run_id, preset)
+                result_row(
+                    "table1",
+                    row,
+                    "all_splits",
+                    metric,
+                    dataset,
+                    value,
+                    run_id,
+                    preset,
+                    missing_test_videos=missing,
+                )
             )
     return rows
 
@@ -95,8 +114,12 @@ def main(argv: list[str]) -> int:
     start = time.time()
     _check_flags()
     s = common.setup()
-    _prepared_data(s)
-    from lrcn_tf.training import activity as task  # TensorFlow import after the flags are read
+    splits = [1, 2, 3] if FLAGS.split == "all" else [int(FLAGS.split)]
+    for split in splits:  # a bad --set is named before any data is made or read
+        for name in (f"table1/{m}/{d}" for m in MODELS for d in FLAGS.inputs):
+            configs.build(name, s.preset, [f"split={split}", *s.overrides])
+    _prepared_data(s, splits)
+    from lrcn_tf.tasks import activity as task  # TensorFlow import after the flags are read
 
     strategy = None
     if FLAGS.strategy == "mirrored":
@@ -104,11 +127,10 @@ def main(argv: list[str]) -> int:
 
         strategy = tf.distribute.MirroredStrategy()
         print(f"mirrored over {strategy.num_replicas_in_sync} replica(s)")
-    splits = [1, 2, 3] if FLAGS.split == "all" else [int(FLAGS.split)]
     wanted = [m for m in MODELS if m in FLAGS.models]
     curves = {}
     for split in splits:
-        done = {}
+        done, fusion_third = {}, {}
         for modality in FLAGS.inputs:
             for model in ("single_frame", *[m for m in wanted if m != "single_frame"]):
                 cfg = configs.build(
@@ -124,12 +146,24 @@ def main(argv: list[str]) -> int:
                     strategy=strategy,
                 )
                 done[(model, modality)] = res
+                fusion_third[model] = cfg.fusion_third
                 print(
                     f"table1 split{split} {model}/{modality}: {res.accuracy:.2f}% ({res.run_id})",
                     flush=True,
                 )
+        missing = {"missing_test_videos": max(r.missing_test_videos for r in done.values())}
         rows = [
-            result_row("table1", m, f"split{split}", d, s.dataset, r.accuracy, r.run_id, s.preset)
+            result_row(
+                "table1",
+                m,
+                f"split{split}",
+                d,
+                s.dataset,
+                r.accuracy,
+                r.run_id,
+                s.preset,
+                **missing,
+            )
             for (m, d), r in done.items()
             if m in wanted
         ]
@@ -137,13 +171,21 @@ def main(argv: list[str]) -> int:
             if ("rgb" not in FLAGS.inputs) or ("flow" not in FLAGS.inputs):
                 break
             run_id, accs, curve = task.fuse_rows(
-                done[(model, "rgb")], done[(model, "flow")], s.workdir
+                done[(model, "rgb")], done[(model, "flow")], s.workdir, fusion_third[model]
             )
             curves[f"{model} split{split}"] = curve
             for metric, acc in accs.items():
                 rows.append(
                     result_row(
-                        "table1", model, f"split{split}", metric, s.dataset, acc, run_id, s.preset
+                        "table1",
+                        model,
+                        f"split{split}",
+                        metric,
+                        s.dataset,
+                        acc,
+                        run_id,
+                        s.preset,
+                        **missing,
                     )
                 )
             print(
@@ -159,9 +201,9 @@ def main(argv: list[str]) -> int:
         print(f"fusion sweep: {plot}")
     print(f"wrote {s.output} after {time.time() - start:.0f} s")
     if FLAGS.compare:
-        common.print_comparison(s.output, ["table1"])
+        return common.print_comparison(s.output, ["table1"])
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -95,9 +95,7 @@ def project_single_frame():
 
     w = _widths("single_frame")
     kwargs = {"filters": _filters("single_frame"), "fc_units": w["fc6"]}
-    return activity.single_frame(
-        (227, 227, 3), w["fc8-ucf"], backbone_kwargs=kwargs, dropout=0.0, channel_order="bgr"
-    )
+    return activity.single_frame((227, 227, 3), w["fc8-ucf"], backbone_kwargs=kwargs, dropout=0.0)
 
 
 def project_lrcn():
@@ -112,7 +110,6 @@ def project_lrcn():
         lstm_input_dropout=0.0,
         lstm_output_dropout=0.0,
         fc_dropout=0.0,
-        channel_order="bgr",
     )
 
 
@@ -130,8 +127,3 @@ def project_captioner(kind: str):
         vocab, w["fc8"], num_layers=layers, factored=factored, embed_dim=embed, hidden=w["lstm1"]
     )
     return captioner.build_image_captioner(encoder, decoder), encoder, decoder
-
-
-def rgb(data_nchw: np.ndarray) -> np.ndarray:
-    """Caffe's BGR (N, C, H, W) as the RGB (N, H, W, C) our activity pipeline gives."""
-    return np.ascontiguousarray(nhwc(data_nchw)[..., ::-1])

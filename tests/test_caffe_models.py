@@ -2,8 +2,8 @@
 
 Table 1's single-frame and LRCN-fc6 models and the captioners (2f, 2u, 1u) are built narrowed
 like the fixtures, take the fixture's caffemodel through `lrcn_tf.caffe.load_into`, and must
-give Caffe's probabilities (and the captioner Caffe's greedy caption). The activity models run
-with `channel_order="bgr"` on RGB input, as the paper preset feeds them.
+give Caffe's probabilities (and the captioner Caffe's greedy caption). They take Caffe's BGR
+frames, as the paper preset's pipeline gives them (`channel_order="bgr"`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def test_single_frame_model_with_caffe_weights_equals_caffe():
     model = fx.project_single_frame()
     loaded = caffe.load_into(model, fx.path("single_frame.caffemodel"))
     assert loaded["classifier"] == "fc8-ucf" and loaded["fc6"] == "fc6"
-    probs = _softmax(model(fx.rgb(fx.data(record))[:, None]))[:, 0]
+    probs = _softmax(model(fx.nhwc(fx.data(record))[:, None]))[:, 0]
     fx.assert_blob_close("probs", probs, record["blob/probs"])
     # fc6 after its ReLU, through the backbone's own layers (C,H,W flatten order handled).
     cnn = model.get_layer("cnn").layer
@@ -41,7 +41,7 @@ def test_lrcn_fc6_model_with_caffe_weights_equals_caffe():
     loaded = caffe.load_into(model, fx.path("lrcn.caffemodel"))
     assert loaded["lstm"] == "lstm1" and loaded["classifier"] == "fc8-final"
     theirs = np.swapaxes(record["blob/probs"], 0, 1)  # (N, T, K)
-    clips = fx.rgb(
+    clips = fx.nhwc(
         fx.data(record)
         .reshape(fx.STEPS, fx.STREAMS, 3, 227, 227)
         .swapaxes(0, 1)

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lrcn_tf import caffe
+from lrcn_tf import caffe, configs
 from lrcn_tf.caffe import proto
 from lrcn_tf.configs.common import TrainConfig
 from lrcn_tf.models import activity, captioner
+from lrcn_tf.tasks import captioning
 from lrcn_tf.training import optim
 from tests import caffe_fixture as fx
 
@@ -50,7 +51,7 @@ def _case(kind: str):
     rec = fx.load(f"{kind}.solver.npz")
     frames = fx.data(fx.load(f"{kind}.npz"))  # the solver ran on the forward fixture's frames
     if kind == "single_frame":
-        x = fx.rgb(frames)[:, None]
+        x = fx.nhwc(frames)[:, None]
         y = rec["input/label"].astype(np.int32)
         return (
             rec,
@@ -61,7 +62,7 @@ def _case(kind: str):
         )
     if kind == "lrcn":
         data = frames.reshape(fx.STEPS, fx.STREAMS, 3, 227, 227).swapaxes(0, 1)
-        x = fx.rgb(data.reshape(-1, 3, 227, 227)).reshape(fx.STREAMS, fx.STEPS, 227, 227, 3)
+        x = fx.nhwc(data.reshape(-1, 3, 227, 227)).reshape(fx.STREAMS, fx.STEPS, 227, 227, 3)
         y = rec["input/label"][: fx.STREAMS].astype(np.int32)
         assert (rec["input/clip_markers"].reshape(fx.STEPS, fx.STREAMS)[1:] == 1).all()
         return (
@@ -81,9 +82,14 @@ def _case(kind: str):
     def loss(m):
         return captioner.caption_loss(m({"image": images, "words": words}, training=True), targets)
 
-    # Stage 1 of the original (freeze-convnet): the CNN is frozen but fc8 (lr_mult 0.1 / 0.2).
-    fc8 = [(r"(^|/)fc8/kernel$", 0.1, 1.0), (r"(^|/)fc8/bias$", 0.2, 0.0)]
-    return rec, build, loss, tuple(fc8) + captioner.MULTIPLIER_RULES, "fc8"
+    # Stage 1 of the paper preset (the original's freeze-convnet): the CNN frozen but fc8, at
+    # the multipliers the project's captioning task uses.
+    cfg = configs.build("table3/lrcn_2f", "paper")
+    _, encoder, _ = fx.project_captioner(kind)
+    rules = captioning.decoder_rules(cfg) + captioning._cnn_rules(
+        encoder, cfg.fc8_lr_mult, only="fc8"
+    )
+    return rec, build, loss, tuple(rules), "fc8"
 
 
 def _freeze(model, keep: str):

@@ -42,18 +42,6 @@ def _clip_input(input_shape: Sequence[int], clip_length: int | None) -> keras.Ke
     return keras.Input((clip_length, *input_shape), name="clip")
 
 
-def _channels(clip, channel_order: str):
-    """The clip as the CNN sees it: "bgr" reverses the channels of RGB input (the original's
-    order, which Caffe-trained weights expect), "rgb" leaves them."""
-    if channel_order == "rgb":
-        return clip
-    if channel_order == "bgr":
-        from lrcn_tf.caffe.layers import ReverseChannels
-
-        return ReverseChannels(name="to_bgr")(clip)
-    raise ValueError(f"channel_order {channel_order!r}: use 'rgb' or 'bgr'")
-
-
 def _classifier(x, num_classes: int):
     # float32 logits even under a mixed_float16 policy: the softmax and loss stay accurate.
     return layers.Dense(
@@ -72,7 +60,6 @@ def single_frame(
     backbone_kwargs: dict | None = None,
     dropout: float = 0.5,
     clip_length: int | None = None,
-    channel_order: str = "rgb",
     name: str = "single_frame",
 ) -> keras.Model:
     """The baseline: every frame classified on its own by the CNN (paper Sec. 4).
@@ -84,7 +71,6 @@ def single_frame(
       backbone_kwargs: extra keyword arguments of the backbone (weights, fc_units, ...).
       dropout: after fc6 and fc7.
       clip_length: fixed time steps, or None for any.
-      channel_order: "bgr" reverses the input's channels before the CNN (see `_channels`).
       name: the model's name.
 
     Returns:
@@ -94,7 +80,7 @@ def single_frame(
         backbone, input_shape, dropout=dropout, include_top=False, **(backbone_kwargs or {})
     )
     clip = _clip_input(input_shape, clip_length)
-    x = layers.TimeDistributed(bb, name="cnn")(_channels(clip, channel_order))
+    x = layers.TimeDistributed(bb, name="cnn")(clip)
     return keras.Model(clip, _classifier(x, num_classes), name=name)
 
 
@@ -111,7 +97,6 @@ def lrcn(
     lstm_init: float = 0.01,
     fc_dropout: float = 0.5,
     clip_length: int | None = None,
-    channel_order: str = "rgb",
     name: str | None = None,
 ) -> keras.Model:
     """LRCN for activity recognition: CNN features of each frame -> LSTM -> class per step.
@@ -128,7 +113,6 @@ def lrcn(
       lstm_init: the LSTM weights are uniform in +-lstm_init (0.01 originally).
       fc_dropout: dropout after fc6 inside the CNN (LRCN-fc7 only).
       clip_length: fixed time steps, or None for any.
-      channel_order: "bgr" reverses the input's channels before the CNN (see `_channels`).
       name: the model's name (default "lrcn_<lstm_after>").
 
     Returns:
@@ -141,7 +125,7 @@ def lrcn(
     )
     trunk = backbones.features(bb, "relu6" if lstm_after == "fc6" else "relu7", name=bb.name)
     clip = _clip_input(input_shape, clip_length)
-    x = layers.TimeDistributed(trunk, name="cnn")(_channels(clip, channel_order))
+    x = layers.TimeDistributed(trunk, name="cnn")(clip)
     x = layers.Dropout(lstm_input_dropout, name="lstm_input_dropout")(x)
     # Caffe's LSTM filler: uniform +-0.01 for all weights, every bias 0 (also the forget gate's).
     init = keras.initializers.RandomUniform(-lstm_init, lstm_init)

@@ -30,10 +30,6 @@ from keras import layers, ops
 from lrcn_tf.data.text import IGNORE
 
 LOSS_WEIGHT = 20.0  # the original SoftmaxWithLoss had loss_weight: 20
-# Caffe's lr_mult / decay_mult of the decoder (coco_caption/lrcn.prototxt): the softmax bias
-# learns at 2x with no decay; everything else of the decoder at (1, 1). (The Caffe-parity
-# solver test uses these; lrcn_tf.training.captioning does not apply them yet.)
-MULTIPLIER_RULES = ((r"(^|/)predict/bias$", 2.0, 0.0),)
 
 
 @keras.saving.register_keras_serializable(package="lrcn_tf")
