@@ -273,3 +273,40 @@ def test_restval_is_kept_apart_and_outside_the_vocabulary(tmp_path):
         records, tmp_path / "merged", "coco2014", {}, image_size=None, restval="train"
     )
     assert captions.load_info(merged).splits == {"train": 10, "val": 0, "test": 1}
+
+
+def test_flickr8k_is_a_dataset_of_prepare_and_tables_2_3(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import cv2
+
+    from lrcn_tf.data.captions import format as captions
+
+    images = tmp_path / "Flicker8k_Dataset"
+    images.mkdir()
+    entries = []
+    for i, split in enumerate(["train"] * 6 + ["val", "test"]):
+        cv2.imwrite(str(images / f"{i}.jpg"), np.full((20, 30, 3), 20 * i, np.uint8))
+        sents = [{"raw": f"A dog number {i} runs.", "tokens": ["a", "dog"]}] * 5
+        entries.append({"filename": f"{i}.jpg", "imgid": i, "split": split, "sentences": sents})
+    karpathy = tmp_path / "dataset_flickr8k.json"
+    karpathy.write_text(json.dumps({"dataset": "flickr8k", "images": entries}))
+    out = tmp_path / "flickr8k"
+    cmd = [sys.executable, "-m", "lrcn_tf.prepare", "--dataset=flickr8k", f"--out={out}",
+           f"--karpathy_json={karpathy}", f"--images={images}", "--image_size=16"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    # Not Karpathy's 6000/1000/1000: said, not fatal.
+    assert "train 6, val 1, test 1; Karpathy's flickr8k file has train 6000" in done.stdout
+    info = captions.load_info(out)
+    assert info.dataset == "flickr8k" and info.splits == {"train": 6, "val": 1, "test": 1}
+    records = captions.load_karpathy(karpathy, images)
+    full = [dataclasses.replace(r, split=s) for r, s in
+            zip(records * 1000, ["train"] * 6000 + ["val"] * 1000 + ["test"] * 1000)]  # fmt: skip
+    assert captions.split_size_note("flickr8k", full) is None
+    for table in ("table2", "table3"):
+        helpful = subprocess.run([sys.executable, "-m", f"reproduce.{table}", "--helpfull"],
+                                 capture_output=True, text=True)  # fmt: skip
+        assert "flickr8k" in helpful.stdout
