@@ -172,9 +172,24 @@ def read_splits(splits_dir: str | Path) -> tuple[list[str], dict[int, dict[str, 
                 "train": read_split_list(train, classes),
                 "test": read_split_list(test, classes),
             }
+            _check_split(n, train, test, splits[n])
     if not splits:
         raise UCF101FormatError(f"{splits_dir}: no trainlist0N.txt / testlist0N.txt")
     return classes, splits
+
+
+def _check_split(n: int, train: Path, test: Path, lists: dict[str, list[VideoInfo]]) -> None:
+    """Refuses an empty list, and a video in both lists of one split (named with its line)."""
+    for path, subset in ((train, "train"), (test, "test")):
+        if not lists[subset]:
+            raise UCF101FormatError(f"{path}:1: no videos listed (split {n} needs both lists)")
+    in_train = {v.name for v in lists["train"]}
+    for lineno, line in _lines(test):
+        if line.split()[0] in in_train:
+            raise UCF101FormatError(
+                f"{test}:{lineno}: {line.split()[0]} is also in {train.name} (split {n} would "
+                "test on a training video)"
+            )
 
 
 def shard_file(data_dir: str | Path, modality: str, name: str) -> Path:
