@@ -5,7 +5,7 @@ r"""The paper's claims judged over seeds: run tables with N seeds, report each c
 
 For each seed (`--first_seed`, +1, ...) every table named is run as its own program
 (`python -m reproduce.tableN --seed S --preset P --workdir W --output W/claims/tableN_seedS.csv`;
-Table 1 with `--split all`), so a seed that finished is found again in the workdir and a killed
+Table 1 with `--split all`, or `--table1_split`), so a seed that finished is found again in the workdir and a killed
 run resumes. `--seed` reseeds training only (the data are the same). Then every claim of the
 paper on those tables is judged on each seed, and the program prints and writes to `--output`
 one line per claim: the seeds it holds in, and its margin (the tightest comparison of the
@@ -39,6 +39,7 @@ flags.DEFINE_string("workdir", "runs", "Run folders; per-seed CSVs go to WORKDIR
 flags.DEFINE_string("output", "results/claims_seeds.csv", "The claims over seeds (CSV).")
 flags.DEFINE_multi_string("set", [], "Config overrides passed to every table (--set).")
 flags.DEFINE_list("extra", [], "More flags passed to every table program, e.g. --dataset=...")
+flags.DEFINE_enum("table1_split", "all", ["1", "2", "3", "all"], "Table 1's --split.")
 
 COLUMNS = ("dataset", "preset", "claim", "statement", "verdict", "seeds", "seeds_held",
            "margin_mean", "margin_low", "margin_high", "comparisons")  # fmt: skip
@@ -56,7 +57,7 @@ def run_table(table: str, seed: int, workdir: Path) -> Path:
            f"--preset={FLAGS.preset}", f"--workdir={workdir}", f"--output={out}", "--nocompare",
            *(f"--set={s}" for s in FLAGS.set), *FLAGS.extra]  # fmt: skip
     if table == "table1":
-        cmd.append("--split=all")
+        cmd.append(f"--split={FLAGS.table1_split}")
     if table == "table5":
         cmd.append("--decoder=all")
     print(" ".join(cmd), flush=True)
