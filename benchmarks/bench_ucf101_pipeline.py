@@ -48,10 +48,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from lrcn_tf.data import ucf101, ucf101_prepare  # noqa: E402
-from lrcn_tf.data import ucf101_ops as ops  # noqa: E402
-from lrcn_tf.data import ucf101_pipeline as up  # noqa: E402
-from lrcn_tf.data.synthetic_ucf101 import SyntheticSpec, generate  # noqa: E402
+from lrcn_tf.data.ucf101 import format as ucf101  # noqa: E402
+from lrcn_tf.data.ucf101 import ops  # noqa: E402
+from lrcn_tf.data.ucf101 import pipeline as up  # noqa: E402
+from lrcn_tf.data.ucf101 import prepare as ucf101_prepare  # noqa: E402
+from lrcn_tf.data.ucf101.synthetic import SyntheticSpec, generate  # noqa: E402
 
 BATCH, CLIP = 24, 16
 

@@ -1,4 +1,4 @@
-r"""Every table, then a report: results/REPORT.md with tables, claims and plots.
+r"""Every table, then the report: results/index.html (one self-contained page) and REPORT.md.
 
     python -m reproduce.all                    # embedded data, default preset
     python -m reproduce.all --preset smoke     # seconds per table, for a quick look
@@ -6,7 +6,9 @@ r"""Every table, then a report: results/REPORT.md with tables, claims and plots.
 Runs `reproduce.table1 --split all`, `table3`, `table2`, `table5 --decoder all` and
 `table4` (exports the human-ranking kit from Table 3's captions; Table 4's numbers need human
 raters, so it adds no rows) on their embedded datasets, each as its own process, continuing
-past a table that fails; then writes the report from every results/table*.csv present.
+past a table that fails; then prints the comparison and, last, writes the report
+(`reproduce.report`: results/index.html, results/REPORT.md and results/figures/) from every
+results/table*.csv present and the run folders under --workdir.
 Time on 2 CPU cores with the default preset: the sum of the tables' own budgets (about
 30-40 minutes). Exit status: 1 if any table failed.
 """
@@ -30,7 +32,8 @@ flags.DEFINE_enum("mixed_precision", "auto", list(PRECISION_MODES), "Precision p
 flags.DEFINE_list(
     "tables", ["table1", "table3", "table2", "table5", "table4"], "Tables to run, in order."
 )
-flags.DEFINE_string("report", "results/REPORT.md", "The report to write.")
+flags.DEFINE_string("report", "results/REPORT.md", "The Markdown report to write.")
+flags.DEFINE_string("html", "results/index.html", "The report page to write.")
 
 EXTRA_ARGS = {"table1": ["--split=all"], "table5": ["--decoder=all"]}
 
@@ -55,12 +58,18 @@ def main(argv):
             failed.append(table)
     produced = sorted(glob.glob("results/table[1-5].csv"))
     if produced:
-        report = write_report(produced, "results/expected.csv", FLAGS.report)
-        print(f"\nwrote {report}")
         subprocess.run(
             [sys.executable, "-m", "reproduce.compare", f"--produced={','.join(produced)}"],
             check=False,
         )
+        page, md = write_report(
+            produced,
+            "results/expected.csv",
+            html_path=FLAGS.html,
+            markdown_path=FLAGS.report,
+            workdir=FLAGS.workdir,
+        )
+        print(f"\nwrote {page} and {md}")
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -95,7 +95,8 @@ def setup(seed_fields: Sequence[str] = ("train.seed",)) -> Setup:
         data_dir = runtime.data_dir() / FLAGS.dataset
     else:
         raise flags.ValidationError(
-            f"--dataset {FLAGS.dataset} needs --data_dir (a prepared folder)"
+            f"--dataset {FLAGS.dataset} needs --data_dir (a folder `python -m lrcn_tf.prepare "
+            f"--dataset {FLAGS.dataset}` wrote)"
         )
     s = Setup(
         FLAGS.dataset,
@@ -107,12 +108,48 @@ def setup(seed_fields: Sequence[str] = ("train.seed",)) -> Setup:
         FLAGS.seed,
         precision,
     )
+    check_output(s.output)
     logging.info(
         "dataset %s in %s, preset %s, precision %s", s.dataset, s.data_dir, s.preset, precision
     )
     if s.synthetic:
         print(SYNTHETIC_NOTE.format(dataset=s.dataset))
     return s
+
+
+def prepared_data(s: Setup, table: str) -> Path:
+    """The data folder, checked to hold `--dataset` (raises DataFolderError, one line, if not).
+
+    A `--data_dir` the user gave is only read, never written or cleaned; without one, an
+    embedded dataset is generated and prepared in the cache first.
+    """
+    from lrcn_tf.data import embedded, folders
+
+    if s.synthetic and not FLAGS.data_dir:
+        embedded.ensure(s.dataset, s.data_dir)
+    folders.check_prepared(s.data_dir, s.dataset, table, "--data_dir" if FLAGS.data_dir else "")
+    return s.data_dir
+
+
+def check_output(output: Path) -> None:
+    """Preflight: the result CSV's folder can be made and written (before any training)."""
+    import os
+
+    from lrcn_tf.results import ResultsError
+
+    folder = output.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ResultsError(
+            f"--output {output}: cannot create {folder}: {e.strerror or e}"
+        ) from None
+    if output.is_dir():
+        raise ResultsError(f"--output {output}: is a folder, not a CSV file")
+    if not os.access(folder, os.W_OK | os.X_OK) or (
+        output.exists() and not os.access(output, os.R_OK)
+    ):
+        raise ResultsError(f"--output {output}: {folder} is not writable")
 
 
 def print_comparison(output: Path, tables: Sequence[str]) -> int:

@@ -32,7 +32,7 @@ from collections import defaultdict
 import numpy as np
 from absl import app, flags
 
-from lrcn_tf import configs
+from lrcn_tf import cli, configs
 from lrcn_tf.evaluation import activity as ev
 from lrcn_tf.results import PRODUCED_COLUMNS, read_rows, result_row, update_results
 from reproduce import common
@@ -60,13 +60,10 @@ def _check_flags() -> None:
 
 
 def _prepared_data(s: common.Setup):
-    from lrcn_tf.data import ucf101
+    from lrcn_tf.data.ucf101 import format as ucf101
 
-    if s.synthetic and not FLAGS.data_dir:
-        from lrcn_tf.data.synthetic_ucf101 import ensure_synthetic_ucf101
-
-        ensure_synthetic_ucf101(s.data_dir)
-    info = ucf101.load_info(s.data_dir)  # raises, naming the folder, if it is not prepared
+    common.prepared_data(s, "table1")  # the folder holds --dataset (made in the cache if embedded)
+    info = ucf101.load_info(s.data_dir)
     if "flow" in FLAGS.inputs and info.flow == "none":
         raise app.UsageError(f"{s.data_dir} was prepared without flow; use --inputs rgb")
     return info
@@ -95,8 +92,12 @@ def main(argv: list[str]) -> int:
     start = time.time()
     _check_flags()
     s = common.setup()
+    splits = [1, 2, 3] if FLAGS.split == "all" else [int(FLAGS.split)]
+    for split in splits:  # a bad --set is named before any data is made or read
+        for name in (f"table1/{m}/{d}" for m in MODELS for d in FLAGS.inputs):
+            configs.build(name, s.preset, [f"split={split}", *s.overrides])
     _prepared_data(s)
-    from lrcn_tf.training import activity as task  # TensorFlow import after the flags are read
+    from lrcn_tf.tasks import activity as task  # TensorFlow import after the flags are read
 
     strategy = None
     if FLAGS.strategy == "mirrored":
@@ -104,11 +105,10 @@ def main(argv: list[str]) -> int:
 
         strategy = tf.distribute.MirroredStrategy()
         print(f"mirrored over {strategy.num_replicas_in_sync} replica(s)")
-    splits = [1, 2, 3] if FLAGS.split == "all" else [int(FLAGS.split)]
     wanted = [m for m in MODELS if m in FLAGS.models]
     curves = {}
     for split in splits:
-        done = {}
+        done, fusion_third = {}, {}
         for modality in FLAGS.inputs:
             for model in ("single_frame", *[m for m in wanted if m != "single_frame"]):
                 cfg = configs.build(
@@ -124,6 +124,7 @@ def main(argv: list[str]) -> int:
                     strategy=strategy,
                 )
                 done[(model, modality)] = res
+                fusion_third[model] = cfg.fusion_third
                 print(
                     f"table1 split{split} {model}/{modality}: {res.accuracy:.2f}% ({res.run_id})",
                     flush=True,
@@ -137,7 +138,7 @@ def main(argv: list[str]) -> int:
             if ("rgb" not in FLAGS.inputs) or ("flow" not in FLAGS.inputs):
                 break
             run_id, accs, curve = task.fuse_rows(
-                done[(model, "rgb")], done[(model, "flow")], s.workdir
+                done[(model, "rgb")], done[(model, "flow")], s.workdir, fusion_third[model]
             )
             curves[f"{model} split{split}"] = curve
             for metric, acc in accs.items():
@@ -159,9 +160,9 @@ def main(argv: list[str]) -> int:
         print(f"fusion sweep: {plot}")
     print(f"wrote {s.output} after {time.time() - start:.0f} s")
     if FLAGS.compare:
-        common.print_comparison(s.output, ["table1"])
+        return common.print_comparison(s.output, ["table1"])
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -9,7 +9,7 @@ r"""Table 2: caption-to-image and image-to-caption retrieval with LRCN_2f (R@1/5
 The model is Table 3's LRCN_2f captioner (config `table2/lrcn_2f` nests `table3/lrcn_2f`) and
 lives in Table 3's run folder for the same config and dataset: if `python -m reproduce.table3`
 (variant 2f, the default) has trained it, it is reused as it is; otherwise it is trained here,
-into that folder, with the captioning pipeline (lrcn_tf.training.captioning), and Table 3
+into that folder, with the captioning pipeline (lrcn_tf.tasks.captioning), and Table 3
 reuses it later. Then log P(caption | image) of every test caption under every test image is
 computed (lrcn_tf.evaluation.retrieval_scoring, factored: the word-only LSTM once per
 caption) and ranked with the authors' protocol (lrcn_tf.evaluation.retrieval).
@@ -40,7 +40,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from lrcn_tf import configs, runtime
+from lrcn_tf import cli, configs, runtime
 from lrcn_tf.results import result_row, update_results
 from reproduce import common
 
@@ -52,7 +52,7 @@ common.define_common_flags("synthetic_flickr30k", DATASETS, "results/table2.csv"
 
 def train_captioner(cfg, s: common.Setup, info):
     """Table 3's LRCN_2f in Table 3's run folder: trained there, or restored when done."""
-    from lrcn_tf.training import captioning
+    from lrcn_tf.tasks import captioning
 
     cap = cfg.captioner
     run = captioning.training_run(cap, s.workdir, s.dataset)
@@ -72,9 +72,9 @@ def train_captioner(cfg, s: common.Setup, info):
 
 def score_split(cfg, s: common.Setup, encoder, decoder, run: runtime.Run):
     """(log_p, caption_image) of every caption of `cfg.split` against every image of it."""
-    from lrcn_tf.data import captions
+    from lrcn_tf.data.captions import format as captions
     from lrcn_tf.evaluation.retrieval_scoring import caption_log_probs
-    from lrcn_tf.training import captioning
+    from lrcn_tf.tasks import captioning
 
     image_ids, features = captioning.image_features(
         encoder, cfg.captioner.encoder, s.data_dir, cfg.split, "fc8", cfg.captioner.eval_batch
@@ -109,15 +109,14 @@ def score_split(cfg, s: common.Setup, encoder, decoder, run: runtime.Run):
 
 def main(argv: list[str]) -> int:
     del argv
-    from lrcn_tf.data import captions
+    from lrcn_tf.data.captions import format as captions
     from lrcn_tf.evaluation.retrieval import retrieval_metrics
 
     start = time.time()
     # --seed sets the seeds of both captioner training stages.
     s = common.setup(seed_fields=("captioner.stage1.seed", "captioner.stage2.seed"))
     cfg = configs.build("table2/lrcn_2f", s.preset, s.overrides)
-    if s.synthetic and not FLAGS.data_dir:
-        captions.ensure_synthetic(s.data_dir, s.dataset)
+    common.prepared_data(s, "table2")  # the folder holds --dataset (made in the cache if embedded)
     info = captions.load_info(s.data_dir)
 
     cap_run, encoder, decoder = train_captioner(cfg, s, info)
@@ -148,9 +147,9 @@ def main(argv: list[str]) -> int:
     )
     print(f"table2 done in {time.time() - start:.0f} s")
     if FLAGS.compare:
-        common.print_comparison(s.output, ["table2"])
+        return common.print_comparison(s.output, ["table2"])
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from lrcn_tf import configs, runtime
+from lrcn_tf import cli, configs, runtime
 from lrcn_tf.configs.table3 import VARIANTS
 from lrcn_tf.results import result_row, update_results
 from reproduce import common
@@ -83,24 +83,41 @@ def _captions_for_table4(folder: Path, refs, jpegs, rows: dict[str, dict]) -> Pa
     return folder
 
 
+def _restval_merged(data_dir) -> bool:
+    """Whether a prepared COCO folder's train split includes Karpathy's restval images."""
+    import json
+
+    try:
+        info = json.loads((data_dir / "info.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return info.get("restval") == "train" and "karpathy_json" in info.get("source", {})
+
+
 def main(argv: list[str]) -> int:
     del argv
-    from lrcn_tf.data import captions
+    from lrcn_tf.data.captions import format as captions
+    from lrcn_tf.data.captions import pipeline as captions_pipeline
     from lrcn_tf.evaluation import caption_samples, nearest_neighbour
-    from lrcn_tf.training import captioning
+    from lrcn_tf.tasks import captioning
 
     start = time.time()
     # This table's configs have one seed per training stage: --seed sets them all.
     s = common.setup(seed_fields=("stage1.seed", "stage2.seed", "encoder.pretext_train.seed"))
-    if s.synthetic and not FLAGS.data_dir:
-        captions.ensure_synthetic(s.data_dir, s.dataset)
-    info = captions.load_info(s.data_dir)
     overrides = list(s.overrides)
     if FLAGS.beam_size is not None:
         overrides.append(f"beam_size={FLAGS.beam_size}")
     cfg = configs.build(f"table3/lrcn_{FLAGS.variant}", s.preset, overrides)
+    common.prepared_data(s, "table3")  # the folder holds --dataset (made in the cache if embedded)
+    info = captions.load_info(s.data_dir)
     if cfg.encoder.pretext and not info.dataset.startswith("synthetic_"):
         raise app.UsageError("encoder.pretext is for the synthetic datasets; give encoder.weights")
+    if not cfg.train_restval and _restval_merged(s.data_dir):
+        print(
+            f"note: {s.data_dir} was prepared with --restval train, so its train split holds "
+            "Karpathy's restval images (the original trained on train2014 only); prepare "
+            "again with --restval keep to leave them out"
+        )
     run = captioning.training_run(cfg, s.workdir, s.dataset)
     runtime.seed_everything(cfg.stage1.seed)
 
@@ -157,7 +174,7 @@ def main(argv: list[str]) -> int:
     ]
     update_results(s.output, rows)
     shown = list(refs)[: FLAGS.samples]
-    jpegs = captions.read_jpegs(s.data_dir, FLAGS.split)
+    jpegs = captions_pipeline.read_jpegs(s.data_dir, FLAGS.split)
     nn7 = {t: train_caps[n][0] for t, n in neighbours["nn_fc7"].items()}
     page = s.output.with_name(f"{s.output.stem}_samples_{s.dataset}.html")
     note = common.SYNTHETIC_NOTE.format(dataset=s.dataset) if s.synthetic else ""
@@ -175,9 +192,9 @@ def main(argv: list[str]) -> int:
     )
     print(f"table3 done in {time.time() - start:.0f} s")
     if FLAGS.compare:
-        common.print_comparison(s.output, ["table3"])
+        return common.print_comparison(s.output, ["table3"])
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

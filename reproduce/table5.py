@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 
-from absl import app, flags
+from absl import flags
 
-from lrcn_tf import configs, runtime
-from lrcn_tf.data import synthetic_tacos, tacos
+from lrcn_tf import cli, configs, runtime
+from lrcn_tf.data.tacos import pipeline as tacos_pipeline
 from lrcn_tf.evaluation.captioning import score_captions
 from lrcn_tf.models import captioner, video_description
 from lrcn_tf.results import result_row, update_results
@@ -46,7 +46,7 @@ flags.DEFINE_enum(
 )
 
 
-def run_row(cfg, data: tacos.PreparedTACoS, run: runtime.Run) -> dict[str, float]:
+def run_row(cfg, data: tacos_pipeline.PreparedTACoS, run: runtime.Run) -> dict[str, float]:
     """Trains one row's model (resuming from its run folder) and scores it on `cfg.eval_split`."""
     runtime.seed_everything(cfg.train.seed)
     train = data.split("train")
@@ -69,7 +69,9 @@ def run_row(cfg, data: tacos.PreparedTACoS, run: runtime.Run) -> dict[str, float
             seed=cfg.train.seed,
             **sizes,
         )
-    dataset = tacos.caption_dataset(data, train, cfg.input, cfg.train.batch_size, cfg.train.seed)
+    dataset = tacos_pipeline.caption_dataset(
+        data, train, cfg.input, cfg.train.batch_size, cfg.train.seed
+    )
     history = trainer.fit(
         model,
         dataset,
@@ -105,10 +107,11 @@ def run_row(cfg, data: tacos.PreparedTACoS, run: runtime.Run) -> dict[str, float
 def main(argv: list[str]) -> int:
     del argv
     s = common.setup()
-    if s.synthetic:
-        synthetic_tacos.ensure_prepared(s.data_dir)
-    data = tacos.PreparedTACoS(s.data_dir)
     names = list(DECODERS.values()) if FLAGS.decoder == "all" else [DECODERS[FLAGS.decoder]]
+    for name in names:  # a bad --set is named before any data is made or read
+        configs.build(name, s.preset, s.overrides)
+    common.prepared_data(s, "table5")  # --data_dir is only read; embedded data: in the cache
+    data = tacos_pipeline.PreparedTACoS(s.data_dir)
     rows = []
     for name in names:
         cfg = configs.build(name, s.preset, s.overrides)
@@ -133,9 +136,9 @@ def main(argv: list[str]) -> int:
         )
         update_results(s.output, rows)  # after every row, so a kill keeps the finished ones
     if FLAGS.compare:
-        common.print_comparison(s.output, ["table5"])
+        return common.print_comparison(s.output, ["table5"])
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

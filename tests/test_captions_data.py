@@ -5,15 +5,18 @@ import sys
 import numpy as np
 import pytest
 
-from lrcn_tf.data import captions, synthetic_captions, text
-from lrcn_tf.data.captions_prepare import ensure_synthetic
+from lrcn_tf.data import text
+from lrcn_tf.data.captions import format as captions
+from lrcn_tf.data.captions import pipeline as captions_pipeline
+from lrcn_tf.data.captions import synthetic as synthetic_captions
+from lrcn_tf.data.embedded import ensure_captions
 
 SIZES = {"train": 12, "val": 2, "test": 4}
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    return ensure_synthetic(
+    return ensure_captions(
         tmp_path_factory.mktemp("c") / "synthetic_coco2014", "synthetic_coco2014", SIZES
     )
 
@@ -61,16 +64,20 @@ def test_prepared_folder(prepared):
     refs = json.loads((prepared / "references_test.json").read_text())
     assert {a["image_id"] for a in refs["annotations"]} == {p.image_id for p in test}
     # evaluation order is the split file's order
-    ids = np.concatenate([i.numpy() for _, i in captions.eval_images(prepared, "test", 3, 56)])
+    ids = np.concatenate(
+        [i.numpy() for _, i in captions_pipeline.eval_images(prepared, "test", 3, 56)]
+    )
     assert list(ids) == [p.image_id for p in test]
-    assert ensure_synthetic(prepared, "synthetic_coco2014", SIZES) == prepared  # reused
+    assert ensure_captions(prepared, "synthetic_coco2014", SIZES) == prepared  # reused
     with pytest.raises(ValueError, match="made with"):
-        ensure_synthetic(prepared, "synthetic_coco2014", {"train": 13, "val": 2, "test": 4})
+        ensure_captions(prepared, "synthetic_coco2014", {"train": 13, "val": 2, "test": 4})
 
 
 def test_train_pairs_batches(prepared):
     info = captions.load_info(prepared)
-    ds = captions.train_pairs(prepared, 5, 56, pixel_scale=1 / 64, mirror=False, cache=True)
+    ds = captions_pipeline.train_pairs(
+        prepared, 5, 56, pixel_scale=1 / 64, mirror=False, cache=True
+    )
     inputs, targets = next(iter(ds))
     assert inputs["image"].shape == (5, 56, 56, 3) and inputs["words"].shape == (5, 20)
     assert targets.shape == (5, 20)

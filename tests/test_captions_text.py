@@ -11,7 +11,8 @@ from lrcn_tf.data import text
         ("Two dogs play", ["two", "dogs", "play"]),
         ("  The dog's ball.  ", ["the", "dog", "'", "s", "ball"]),
         ("Wait... what.", ["wait", "...", "what"]),  # only one final "." token is dropped
-        ("end .", ["end"]),
+        ("end .", ["end", "."]),  # a final " ." is not "." (the original keeps it)
+        ("end.", ["end"]),
         ("", []),
     ],
 )
@@ -61,7 +62,7 @@ def test_time_steps_long_caption_is_truncated_like_the_original(n):
 
 @pytest.mark.parametrize("n", [0, 1, 7, 19, 20, 23])
 def test_tensorflow_time_steps_match_numpy(n):
-    from lrcn_tf.data.captions import time_steps_tf
+    from lrcn_tf.data.captions.pipeline import time_steps_tf
 
     ids = list(range(2, 2 + n))
     a = text.time_steps(ids)

@@ -17,10 +17,10 @@ FAST = ["train.max_iter=4", "train.checkpoint_every=2", "train.batch_size=4"]
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    from lrcn_tf.data.synthetic_ucf101 import ensure_synthetic_ucf101
+    from lrcn_tf.data.embedded import ensure_ucf101
 
     # 2 classes x 10 groups: split 1 tests on g01-g07 and trains on g08-g10.
-    return ensure_synthetic_ucf101(
+    return ensure_ucf101(
         tmp_path_factory.mktemp("ucf") / "synthetic_ucf101",
         num_classes=2,
         num_groups=10,
@@ -31,7 +31,7 @@ def data_dir(tmp_path_factory):
 
 
 def _row(name, data_dir, workdir, init=None, extra=()):
-    from lrcn_tf.training import activity as task
+    from lrcn_tf.tasks import activity as task
 
     cfg = build(name, "smoke", [*FAST, *extra])
     return task.run_row(
@@ -40,7 +40,7 @@ def _row(name, data_dir, workdir, init=None, extra=()):
 
 
 def test_rows_train_evaluate_fuse_and_are_reused(data_dir, tmp_path):
-    from lrcn_tf.training import activity as task
+    from lrcn_tf.tasks import activity as task
 
     rows = {}
     for modality in ("rgb", "flow"):
@@ -73,7 +73,7 @@ def test_rows_train_evaluate_fuse_and_are_reused(data_dir, tmp_path):
 
 
 def test_killed_training_resumes_from_its_checkpoint(data_dir, tmp_path):
-    from lrcn_tf.training import activity as task
+    from lrcn_tf.tasks import activity as task
 
     cfg = build("table1/single_frame/flow", "smoke", FAST)
     # "Killed" after step 2: a run with max_iter 2 leaves the checkpoint of step 2 behind.
@@ -93,7 +93,7 @@ MIRRORED = textwrap.dedent(
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from lrcn_tf.configs import build
-    from lrcn_tf.training import activity as task
+    from lrcn_tf.tasks import activity as task
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
     cfg = build("table1/lrcn_fc6/rgb", "smoke",

@@ -45,7 +45,7 @@ def test_invalid_configs_are_refused(overrides, match):
 def test_captioner_run_folder_is_table3s(tmp_path):
     # reproduce.table2 reuses the lrcn_2f that reproduce.table3 trained: same run folder.
     from lrcn_tf.configs import build
-    from lrcn_tf.training.captioning import training_run
+    from lrcn_tf.tasks.captioning import training_run
 
     for preset in ("smoke", "default"):
         t3 = training_run(build("table3/lrcn_2f", preset), tmp_path, "synthetic_flickr30k")

@@ -5,7 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from lrcn_tf.data import synthetic_tacos, tacos
+from lrcn_tf.data.tacos import format as tacos
+from lrcn_tf.data.tacos import pipeline as tacos_pipeline
+from lrcn_tf.data.tacos import prepare as tacos_prepare
+from lrcn_tf.data.tacos import synthetic as synthetic_tacos
 
 LABELS = {
     "activity": ["cut", "take out", "peel"],
@@ -196,10 +199,10 @@ def test_synthetic_prepare_is_deterministic_and_readable(tmp_path):
     raw_a = synthetic_tacos.generate(tmp_path / "a.jsonl", seed=3)
     raw_b = synthetic_tacos.generate(tmp_path / "b.jsonl", seed=3)
     assert raw_a.read_bytes() == raw_b.read_bytes()
-    manifest = tacos.prepare(raw_a, tmp_path / "prep", dataset="synthetic_tacos")
+    manifest = tacos_prepare.prepare(raw_a, tmp_path / "prep", dataset="synthetic_tacos")
     assert set(manifest["counts"]) == {"train", "val", "test"}
     assert set(manifest["map_accuracy"]["test"]) == set(tacos.SLOTS)
-    data = tacos.PreparedTACoS(tmp_path / "prep")
+    data = tacos_pipeline.PreparedTACoS(tmp_path / "prep")
     test = data.split("test")
     n = manifest["counts"]["test"]["segments"]
     assert len(test.ids) == n == len(test.references)
@@ -214,4 +217,4 @@ def test_synthetic_prepare_is_deterministic_and_readable(tmp_path):
 
 def test_prepared_folder_without_manifest_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="manifest.json not found"):
-        tacos.PreparedTACoS(tmp_path)
+        tacos_pipeline.PreparedTACoS(tmp_path)

@@ -63,7 +63,7 @@ def test_short_video_and_bad_method():
 def test_mirroring_inverts_flow_x_only():
     import tensorflow as tf
 
-    from lrcn_tf.data.ucf101_ops import mirror
+    from lrcn_tf.data.ucf101.ops import mirror
 
     big = _texture()
     img = flow.flow_images(np.stack([_shifted(big, 0, 0), _shifted(big, 2, 1)]))[0]

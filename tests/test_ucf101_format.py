@@ -2,8 +2,8 @@
 
 import pytest
 
-from lrcn_tf.data import synthetic_ucf101 as syn
-from lrcn_tf.data import ucf101
+from lrcn_tf.data.ucf101 import format as ucf101
+from lrcn_tf.data.ucf101 import synthetic as syn
 
 # The real release's traps, verbatim: case-insensitive class order and the file spelling of
 # HandstandPushups.

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lrcn_tf.data import ucf101
-from lrcn_tf.data import ucf101_index as ui
-from lrcn_tf.data.ucf101_shards import video_example
+from lrcn_tf.data.ucf101 import format as ucf101
+from lrcn_tf.data.ucf101 import index as ui
+from lrcn_tf.data.ucf101.shards import video_example
 
 NAME = "A/v_A_g01_c01.avi"
 
@@ -99,9 +99,9 @@ def test_damaged_shard_is_named_and_read_only_folders_warn(tmp_path, monkeypatch
 
 def test_prepare_writes_the_index_the_file_gives(tmp_path):
     """The index written with each shard equals one rebuilt from the finished file."""
-    from lrcn_tf.data.synthetic_ucf101 import ensure_synthetic_ucf101
+    from lrcn_tf.data.embedded import ensure_ucf101
 
-    data = ensure_synthetic_ucf101(
+    data = ensure_ucf101(
         tmp_path / "syn", num_classes=2, num_groups=3, clips_per_group=1, workers=1, progress=False
     )
     info = ucf101.load_info(data)

@@ -1,4 +1,4 @@
-"""tf.data pipelines on a tiny synthetic_ucf101 made by ensure_synthetic_ucf101."""
+"""tf.data pipelines on a tiny synthetic_ucf101 made by lrcn_tf.data.embedded.ensure_ucf101."""
 
 import re
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lrcn_tf.data import ucf101
-from lrcn_tf.data import ucf101_ops as ops
-from lrcn_tf.data import ucf101_pipeline as up
-from lrcn_tf.data.synthetic_ucf101 import ensure_synthetic_ucf101
+from lrcn_tf.data.embedded import ensure_ucf101
+from lrcn_tf.data.ucf101 import format as ucf101
+from lrcn_tf.data.ucf101 import ops
+from lrcn_tf.data.ucf101 import pipeline as up
 from tests.test_ucf101_index import one_video_index
 
 TINY = dict(num_classes=2, num_groups=25, clips_per_group=1, workers=1, progress=False)
@@ -17,7 +17,7 @@ TINY = dict(num_classes=2, num_groups=25, clips_per_group=1, workers=1, progress
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return ensure_synthetic_ucf101(tmp_path_factory.mktemp("syn") / "synthetic_ucf101", **TINY)
+    return ensure_ucf101(tmp_path_factory.mktemp("syn") / "synthetic_ucf101", **TINY)
 
 
 def test_ensure_is_atomic_and_idempotent(data):
@@ -28,10 +28,10 @@ def test_ensure_is_atomic_and_idempotent(data):
     )
     assert info.classes == ("Slowing", "SlowThenFast")
     stamp = (data / "dataset.json").stat().st_mtime_ns
-    assert ensure_synthetic_ucf101(data, **TINY) == data
+    assert ensure_ucf101(data, **TINY) == data
     assert (data / "dataset.json").stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="delete it or use another folder"):
-        ensure_synthetic_ucf101(data, **{**TINY, "seed": 1})
+        ensure_ucf101(data, **{**TINY, "seed": 1})
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,11 @@ import av
 import numpy as np
 import pytest
 
-from lrcn_tf.data import ucf101, ucf101_prepare
-from lrcn_tf.data import ucf101_pipeline as up
-from lrcn_tf.data import ucf101_shards as shards
+from lrcn_tf import prepare as prepare_cli
+from lrcn_tf.data.ucf101 import format as ucf101
+from lrcn_tf.data.ucf101 import pipeline as up
+from lrcn_tf.data.ucf101 import prepare as ucf101_prepare
+from lrcn_tf.data.ucf101 import shards
 from lrcn_tf.data.video import write_video
 
 CLASSES = ["ApplyEyeMakeup", "Hammering", "HammerThrow", "HandstandPushups"]  # classInd order
@@ -146,17 +148,15 @@ def _flags(**kw):
 def test_allow_failures_and_bad_flags(release, prepared, capsys):
     out = prepared[0]  # already finished: this only checks the exit status logic
     f = _flags(src=str(release[0]), splits=str(release[1]), out=str(out), videos_per_shard=3)
-    assert ucf101_prepare.run_from_flags(f) == 1
-    assert ucf101_prepare.run_from_flags(_flags(**{**vars(f), "allow_failures": True})) == 0
+    assert prepare_cli.run_ucf101(f) == 1
+    assert prepare_cli.run_ucf101(_flags(**{**vars(f), "allow_failures": True})) == 0
     assert "(0 processed now" in capsys.readouterr().out
     with pytest.raises(ucf101_prepare.PrepareError, match="needs --src"):
-        ucf101_prepare.run_from_flags(_flags(out=str(out)))
+        prepare_cli.run_ucf101(_flags(out=str(out)))
     with pytest.raises(ucf101_prepare.PrepareError, match="--min_size '240'"):
-        ucf101_prepare.run_from_flags(_flags(**{**vars(f), "min_size": "240"}))
+        prepare_cli.run_ucf101(_flags(**{**vars(f), "min_size": "240"}))
     with pytest.raises(ucf101_prepare.PrepareError, match="num_classes 3"):
-        ucf101_prepare.run_from_flags(
-            _flags(dataset="synthetic_ucf101", out=str(out), num_classes=3)
-        )
+        prepare_cli.run_ucf101(_flags(dataset="synthetic_ucf101", out=str(out), num_classes=3))
 
 
 def test_resume_after_an_interrupted_prepare(release, prepared, tmp_path, monkeypatch):

@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from lrcn_tf.data import synthetic_ucf101 as syn
-from lrcn_tf.data import ucf101
-from lrcn_tf.data.synthetic_ucf101_motion import (
+from lrcn_tf.data import embedded, folders
+from lrcn_tf.data.ucf101 import format as ucf101
+from lrcn_tf.data.ucf101 import synthetic as syn
+from lrcn_tf.data.ucf101.motion import (
     CLASS_MOTIONS,
     MAX_SPEED,
     ZOOM,
@@ -129,7 +130,12 @@ def test_ensure_redoes_a_partial_folder_left_with_other_parameters(tmp_path):
     small = dict(num_classes=2, num_groups=8, clips_per_group=1)
     stale = syn.SyntheticSpec(num_classes=2, num_groups=8, clips_per_group=(1, 1), seed=7)
     syn.generate(tmp_path / "d.partial" / "raw", stale, progress=False)  # a killed other call
-    out = syn.ensure_synthetic_ucf101(tmp_path / "d", **small, workers=1, progress=False)
+    # Without lrcn_tf's owner marker the folder is not ours: refused, and left as it is.
+    with pytest.raises(ValueError, match="not an lrcn_tf synthetic_ucf101 folder"):
+        embedded.ensure_ucf101(tmp_path / "d", **small, workers=1, progress=False)
+    assert (tmp_path / "d.partial" / "raw" / "synthetic.json").exists()
+    folders.mark_owned(tmp_path / "d.partial", "synthetic_ucf101")  # as a killed call leaves it
+    out = embedded.ensure_ucf101(tmp_path / "d", **small, workers=1, progress=False)
     assert out == tmp_path / "d" and not (tmp_path / "d.partial").exists()
     assert '"seed": 0' in (out / "raw" / "synthetic.json").read_text()
     with pytest.raises(ValueError, match="generated with"):
@@ -137,5 +143,5 @@ def test_ensure_redoes_a_partial_folder_left_with_other_parameters(tmp_path):
     # A cache folder written by an older version of the format is remade, not misread.
     info = json.loads((out / "dataset.json").read_text())
     (out / "dataset.json").write_text(json.dumps({**info, "format": "lrcn_tf.ucf101/1"}))
-    syn.ensure_synthetic_ucf101(out, **small, workers=1, progress=False)
+    embedded.ensure_ucf101(out, **small, workers=1, progress=False)
     assert json.loads((out / "dataset.json").read_text())["format"] == ucf101.FORMAT

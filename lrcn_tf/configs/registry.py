@@ -17,12 +17,14 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from lrcn_tf.errors import UserError
+
 PRESETS = ("smoke", "default", "paper")
 
 _FACTORIES: dict[str, Callable[[str], Any]] = {}
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """An unknown config name, preset or field, or a value that breaks a config rule."""
 
 
@@ -162,9 +164,9 @@ def _import_all() -> None:
     """Imports every module of lrcn_tf.configs so that their @register calls run."""
     import importlib
     import pkgutil
+    from pathlib import Path
 
-    import lrcn_tf.configs as pkg
-
-    for info in pkgutil.iter_modules(pkg.__path__):
+    # The folder, not the package object: importing lrcn_tf.configs here would be a cycle.
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if info.name != "registry":
             importlib.import_module(f"lrcn_tf.configs.{info.name}")

@@ -4,7 +4,7 @@ Protocol (lisa-caffe-public `classify.py`, paper Sec. 4): clips of 16 frames eve
 the last clip being the video's final 16 frames; every frame of every clip classified on 1
 (centre) or 10 crops (4 corners + centre, and their mirrors); softmax probabilities averaged
 over crops, frames and clips; the video's class is the argmax. The clips and crops come from
-`lrcn_tf.data.ucf101_pipeline.test_clips`; this module averages and scores them. RGB and flow
+`lrcn_tf.data.ucf101.pipeline.test_clips`; this module averages and scores them. RGB and flow
 are fused from the saved per-video probabilities: `p * rgb + (1 - p) * flow`, p = 1/2 and 1/3,
 so fusion never re-runs a model.
 """

@@ -24,13 +24,12 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from lrcn_tf.data.synthetic_ucf101_motion import CLASS_MOTIONS, Geometry, sample_motion
+from lrcn_tf.data.ucf101.motion import CLASS_MOTIONS, Geometry, sample_motion
 from lrcn_tf.data.video import write_video
 
 # Pairs of classes with the same per-frame motions in opposite order, except Spin*. Ordered
@@ -278,81 +277,11 @@ def generate(
     return src, splits
 
 
-def ensure_synthetic_ucf101(
-    out_dir: str | Path,
-    *,
-    num_classes: int = 12,
-    num_groups: int = 25,
-    clips_per_group: tuple[int, int] | int = (1, 2),
-    seed: int = 0,
-    flow: str = "farneback",
-    workers: int | None = None,
-    progress: bool = True,
-) -> Path:
-    """Generates and prepares synthetic_ucf101 into `out_dir` unless it is already there.
-
-    The work happens in `<out_dir>.partial` (resumed if a killed call left one) and is renamed
-    to `out_dir` when complete, so `out_dir` never holds half a dataset.
-
-    Returns:
-      `out_dir`, a folder the pipelines of lrcn_tf.data.ucf101_pipeline read.
-
-    Raises:
-      ValueError: `out_dir` exists but holds another dataset or other parameters.
-    """
-    from lrcn_tf.data import ucf101
-    from lrcn_tf.data.ucf101_prepare import prepare_synthetic
-
-    if isinstance(clips_per_group, int):
-        clips_per_group = (clips_per_group, clips_per_group)
-    spec = SyntheticSpec(
-        num_classes=num_classes,
-        num_groups=num_groups,
-        clips_per_group=tuple(clips_per_group),
-        seed=seed,
-    )
-    spec.validate()
-    out_dir = Path(out_dir)
-    wanted = json.loads(json.dumps(dataclasses.asdict(spec)))
-    if out_dir.exists() and _older_format(out_dir):
-        shutil.rmtree(out_dir)  # our own cache, written by an older version: remake it
-    if out_dir.exists():
-        info = ucf101.load_info(out_dir)
-        if info.synthetic != wanted or info.flow != flow:
-            raise ValueError(
-                f"{out_dir} holds {info.dataset} made with {info.synthetic} (flow {info.flow}), not "
-                f"{wanted} (flow {flow}); delete it or use another folder"
-            )
-        return out_dir
-    partial = out_dir.with_name(out_dir.name + ".partial")
-    kwargs = dict(flow=flow, workers=workers or os.cpu_count() or 1, progress=progress)
-    try:
-        summary = prepare_synthetic(partial, spec, **kwargs)  # resumes a killed call's work
-    except ValueError:  # a killed call with other parameters left it: ours to redo
-        shutil.rmtree(partial)
-        summary = prepare_synthetic(partial, spec, **kwargs)
-    if summary["failed"]:  # generated videos never fail unless something is broken
-        raise RuntimeError(f"synthetic_ucf101: {summary['text']}")
-    os.replace(partial, out_dir)
-    return out_dir
-
-
-def _older_format(out_dir: Path) -> bool:
-    from lrcn_tf.data import ucf101
-
-    try:
-        d = json.loads((out_dir / ucf101.INFO_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    return d.get("dataset") == "synthetic_ucf101" and d.get("format") != ucf101.FORMAT
-
-
 __all__ = [
     "ALL_CLASSES",
     "CLASS_MOTIONS",
     "PAIRS",
     "SyntheticSpec",
-    "ensure_synthetic_ucf101",
     "generate",
     "render_video",
 ]

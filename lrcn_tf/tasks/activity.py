@@ -21,8 +21,9 @@ import tensorflow as tf
 
 from lrcn_tf import runtime
 from lrcn_tf.configs import to_dict
-from lrcn_tf.configs.table1 import Table1Config
-from lrcn_tf.data import ucf101, ucf101_pipeline
+from lrcn_tf.configs.table1 import DEFECTS, Table1Config
+from lrcn_tf.data.ucf101 import format as ucf101
+from lrcn_tf.data.ucf101 import pipeline as ucf101_pipeline
 from lrcn_tf.evaluation import activity as ev
 from lrcn_tf.models import activity as models
 from lrcn_tf.training import optim, trainer
@@ -71,11 +72,20 @@ def build_model(cfg: Table1Config, num_classes: int, size: int) -> keras.Model:
     return models.build(cfg.model, (size, size, 3), num_classes, **kwargs)
 
 
+def _squash(cfg: Table1Config) -> bool:
+    return cfg.is_lrcn and cfg.defect_train_crop_only_when_mirroring
+
+
+def _train_red_mean(cfg: Table1Config) -> bool:
+    return cfg.is_lrcn and cfg.defect_train_red_mean
+
+
 def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data.Dataset:
     """Random frames (single-frame model) or 16-frame clips (LRCN) with one crop and mirror
     drawn each, as whole uint8 frames and the draws: `make_loss_fn(cfg, size)` crops,
     mirrors and subtracts the mean in the train step, on the accelerator (the host only
-    reads and decodes)."""
+    reads and decodes). With the original's crop-only-when-mirroring defect the host crops
+    (or squashes) and yields uint8 clips instead."""
     common = dict(
         batch_size=cfg.train.batch_size,
         crop_size=size,
@@ -83,7 +93,8 @@ def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data
         scale=cfg.input_scale,
         mirror=cfg.train_mirror,
         normalised=False,
-        crop_on_host=False,
+        crop_on_host=_squash(cfg),
+        crop_only_when_mirroring=_squash(cfg),
     )
     if cfg.is_lrcn:
         return ucf101_pipeline.train_clips(
@@ -92,16 +103,32 @@ def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data
     return ucf101_pipeline.train_frames(data_dir, cfg.split, cfg.modality, **common)
 
 
+@tf.autograph.experimental.do_not_convert  # Python control flow on static structure only
+def model_input(cfg: Table1Config, batch, size: int):
+    """A batch of `train_dataset` -> (float32 clips [B, T, size, size, 3] as the model sees
+    them, labels [B]): cropped to `size`, mirrored, mean-subtracted, scaled and put in the
+    model's channel order (the same values the pipeline's float32 path gives); a batch of
+    frames becomes a batch of one-frame clips."""
+    red = _train_red_mean(cfg)
+    if len(batch) == 2:  # cropped on the host (the squash defect)
+        x, y = batch
+        x = ucf101_pipeline.normalise(x, cfg.modality, scale=cfg.input_scale, caffe_red_mean=red)
+    else:
+        x, crops, y = batch
+        x = ucf101_pipeline.crop_and_normalise(
+            x, crops, size, cfg.modality, scale=cfg.input_scale, caffe_red_mean=red
+        )
+    x = ucf101_pipeline.to_channel_order(x, cfg.channel_order)
+    if len(x.shape) == 4:
+        x = x[:, None]
+    return x, y
+
+
 def make_loss_fn(cfg: Table1Config, size: int):
-    """Softmax loss at every time step of `train_dataset`'s batches, cropped to `size`,
-    mirrored, mean-subtracted and scaled first (the same values the pipeline's float32 path
-    gives); a batch of frames is a batch of one-frame clips."""
+    """Softmax loss at every time step of `train_dataset`'s batches (`model_input`)."""
 
     def loss_fn(model: keras.Model, batch, training: bool) -> tf.Tensor:
-        x, crops, y = batch
-        x = ucf101_pipeline.crop_and_normalise(x, crops, size, cfg.modality, scale=cfg.input_scale)
-        if len(x.shape) == 4:
-            x = x[:, None]
+        x, y = model_input(cfg, batch, size)
         return models.per_step_loss(model(x, training=training), y)
 
     return loss_fn
@@ -173,15 +200,17 @@ def evaluate(
         data_dir,
         cfg.split,
         cfg.modality,
-        clip_length=cfg.test_clip_length,
-        stride=cfg.test_stride,
-        crops="ten" if cfg.test_crops == 10 else "center",
         crop_size=crop_size(cfg, data_dir),
         per_video=cfg.eval_per_video,
         scale=cfg.input_scale,
         batch_size=None if cfg.eval_per_video else cfg.eval_batch_clips,
+        **cfg.test_protocol,
     )
-    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def forward(x):
+        return model(ucf101_pipeline.to_channel_order(x, cfg.channel_order), training=False)
+
+    predict = tf.function(forward, reduce_retracing=True)
     scores, labels = ev.evaluate_videos(
         lambda x: predict(tf.constant(x)).numpy(),
         data.as_numpy_iterator(),
@@ -251,19 +280,30 @@ def run_row(
 
 
 def fuse_rows(
-    rgb: RowResult, flow: RowResult, workdir: str | Path
+    rgb: RowResult, flow: RowResult, workdir: str | Path, fusion_third: float = 1 / 3
 ) -> tuple[str, dict[str, float], tuple[np.ndarray, np.ndarray]]:
     """fusion_half / fusion_third accuracies from the saved RGB and flow scores, and the sweep.
 
     Nothing is re-run: the two rows' `scores.npz` are read. Writes `fusion.npz` (the sweep)
-    and `fusion_sweep.png` in a run folder of its own (id from the two rows' run ids).
+    and `fusion_sweep.png` in a run folder of its own (id from the two rows' run ids and the
+    weights).
+
+    Args:
+      rgb, flow: the two finished rows.
+      workdir: where the fusion's run folder goes.
+      fusion_third: the RGB weight of the fusion_third row (1/3 in the paper, 0.33 in the
+        original code: the config's `fusion_third`).
 
     Returns:
       (the fusion run id, {"fusion_half": acc, "fusion_third": acc}, (rgb weights, accs)).
     """
-    run = runtime.Run(workdir, "table1", {"fusion_of": [rgb.run_id, flow.run_id]})
+    weights = {**ev.FUSION_WEIGHTS, "fusion_third": fusion_third}
+    record = {"fusion_of": [rgb.run_id, flow.run_id]}
+    if fusion_third != ev.FUSION_WEIGHTS["fusion_third"]:
+        record["weights"] = weights
+    run = runtime.Run(workdir, "table1", record)
     r, f, labels = ev.aligned(ev.load_scores(rgb.scores_path), ev.load_scores(flow.scores_path))
-    out = {name: ev.accuracy(ev.fuse(r, f, p), labels) for name, p in ev.FUSION_WEIGHTS.items()}
+    out = {name: ev.accuracy(ev.fuse(r, f, p), labels) for name, p in weights.items()}
     ps, accs = ev.fusion_sweep(r, f, labels)
     np.savez(run.path("fusion.npz"), rgb_weight=ps, accuracy=accs)
     ev.plot_fusion_sweep(
@@ -273,17 +313,29 @@ def fuse_rows(
     return run.id, out, (ps, accs)
 
 
-# Fields that do not change a single-frame model: left out of its run id, so that e.g.
-# `--set lstm_units=128` reuses the trained single-frame models.
-_LRCN_ONLY = ("lstm_units", "lstm_input_dropout", "lstm_init", "init_from_single_frame")
-
-
 def _run_record(cfg: Table1Config) -> dict:
+    """The config as the run id sees it: fields that do not change this row are left out
+    (so that e.g. `--set lstm_units=128` reuses the trained single-frame models), and so
+    are new fields at their default (so that run folders made before they existed are
+    still found). The fusion weight is the fusion's, not the row's."""
     record = to_dict(cfg)
-    if not cfg.is_lrcn:
-        for key in _LRCN_ONLY:
+    record.pop("fusion_third")
+    for key in list(record):
+        if not cfg.applies(key):
             record.pop(key)
+    for key, default in _NEW_FIELDS.items():
+        if record.get(key, default) == default:
+            record.pop(key, None)
     return record
+
+
+# Fields added after run folders existed, with their defaults.
+_NEW_FIELDS = {
+    "channel_order": "rgb",
+    "test_every_frame": False,
+    "test_final_clip_twice": False,
+    **dict.fromkeys(DEFECTS, False),
+}
 
 
 class _null_scope:

@@ -22,6 +22,7 @@ import json
 import re
 from pathlib import Path
 
+from lrcn_tf.errors import UserError
 from lrcn_tf.runtime import write_text_atomic
 
 SPLITS = (1, 2, 3)
@@ -31,7 +32,7 @@ FORMAT = "lrcn_tf.ucf101/2"  # 2: one shard file per modality
 _GROUP = re.compile(r"_g(\d+)_c(\d+)\.[^./]+$", re.IGNORECASE)
 
 
-class UCF101FormatError(ValueError):
+class UCF101FormatError(UserError):
     """A malformed release or prepared file; the message names the file and line."""
 
 

@@ -18,122 +18,21 @@ import collections
 import hashlib
 import json
 import multiprocessing
-import os
 import random
-import sys
 import time
 from pathlib import Path
 
-from lrcn_tf.data import ucf101
+from lrcn_tf.data import folders
 from lrcn_tf.data.flow import FLOW_METHODS
-from lrcn_tf.data.ucf101_shards import ShardTask, shard_done, sidecar, write_shard
+from lrcn_tf.data.ucf101 import format as ucf101
+from lrcn_tf.data.ucf101.shards import ShardTask, shard_done, sidecar, write_shard
 from lrcn_tf.data.video import ORIGINAL_MIN_SIZE
+from lrcn_tf.errors import UserError
 from lrcn_tf.runtime import write_text_atomic
 
 
-class PrepareError(ValueError):
+class PrepareError(UserError):
     """Bad input or a folder that cannot be resumed; the message says what to do."""
-
-
-def define_prepare_flags() -> None:
-    """Flags of `python -m lrcn_tf.prepare --dataset ucf101|synthetic_ucf101`."""
-    from absl import flags
-
-    flags.DEFINE_string("src", None, "ucf101: the UCF-101 folder (<Class>/v_*.avi).")
-    flags.DEFINE_string(
-        "splits", None, "ucf101: the ucfTrainTestlist folder (classInd.txt, lists)."
-    )
-    flags.DEFINE_float(
-        "fps", None, "Resample videos to this rate; default: each video's native rate."
-    )
-    flags.DEFINE_enum(
-        "flow", "farneback", list(FLOW_METHODS), "Optical flow method (original: Brox, GPU only)."
-    )
-    flags.DEFINE_integer("workers", os.cpu_count() or 1, "Worker processes.")
-    flags.DEFINE_integer(
-        "videos_per_shard", 64, "Videos per TFRecord shard (shards never mix groups)."
-    )
-    flags.DEFINE_integer("jpeg_quality", 90, "JPEG quality of stored frames and flow images.")
-    flags.DEFINE_string(
-        "min_size",
-        None,
-        "HxW: frames smaller than this are resized to it (original: 240x320); 'none' keeps sizes. "
-        "Default: 240x320 for ucf101, none for synthetic_ucf101.",
-    )
-    flags.DEFINE_bool("allow_failures", False, "Exit 0 even if some videos failed.")
-    flags.DEFINE_integer("num_classes", 12, "synthetic_ucf101: classes (even, 2-12).")
-    flags.DEFINE_integer("num_groups", 25, "synthetic_ucf101: groups (gXX) per class.")
-    flags.DEFINE_integer("synthetic_seed", 0, "synthetic_ucf101: generation seed.")
-
-
-def _parse_size(text: str | None, default):
-    if text is None:
-        return default
-    if text.lower() == "none":
-        return None
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise PrepareError(f"--min_size {text!r}: use HxW, e.g. 240x320, or none") from None
-    return h, w
-
-
-def prepare_main(argv) -> int:
-    """Entry point for lrcn_tf.prepare; returns the exit status (2: bad input)."""
-    from absl import app, flags
-
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        return run_from_flags(flags.FLAGS)
-    except (PrepareError, ucf101.UCF101FormatError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
-def run_from_flags(f) -> int:
-    """Does what the flags (any object with the flags' attributes) ask; returns the exit status."""
-    common = dict(
-        fps=f.fps,
-        flow=f.flow,
-        workers=f.workers,
-        videos_per_shard=f.videos_per_shard,
-        jpeg_quality=f.jpeg_quality,
-    )
-    if f.dataset == "synthetic_ucf101":
-        if f.src or f.splits:
-            raise PrepareError(
-                "--src/--splits are for --dataset ucf101; synthetic_ucf101 makes its own"
-            )
-        from lrcn_tf.data.synthetic_ucf101 import SyntheticSpec
-
-        spec = SyntheticSpec(
-            num_classes=f.num_classes, num_groups=f.num_groups, seed=f.synthetic_seed
-        )
-        try:
-            spec.validate()
-        except ValueError as e:
-            raise PrepareError(f"synthetic_ucf101: {e}") from None
-        summary = prepare_synthetic(f.out, spec, min_size=_parse_size(f.min_size, None), **common)
-    else:
-        if not f.src or not f.splits:
-            raise PrepareError(
-                "--dataset ucf101 needs --src (UCF-101 folder) and --splits (ucfTrainTestlist)"
-            )
-        summary = prepare(
-            f.src, f.splits, f.out, min_size=_parse_size(f.min_size, ORIGINAL_MIN_SIZE), **common
-        )
-    print(summary["text"])
-    return 1 if summary["failed"] and not f.allow_failures else 0
-
-
-def prepare_synthetic(out, spec, **kwargs) -> dict:
-    """Generates synthetic_ucf101 into `out`/raw (resumable), then prepares it into `out`."""
-    from lrcn_tf.data.synthetic_ucf101 import generate
-
-    src, splits = generate(Path(out) / "raw", spec, progress=kwargs.get("progress", True))
-    kwargs.setdefault("min_size", None)  # keep the small frames: that is the point of the data
-    return prepare(src, splits, out, dataset="synthetic_ucf101", synthetic=spec, **kwargs)
 
 
 def _shard_plan(
@@ -248,8 +147,17 @@ def _spec_dict(spec):
     return None if spec is None else json.loads(json.dumps(dataclasses.asdict(spec)))
 
 
+def claim_folder(out, dataset: str) -> None:
+    """Makes `out` this prepare's folder (lrcn_tf.data.folders.claim), as a PrepareError."""
+    try:
+        folders.claim(out, dataset)  # never writes into someone else's folder
+    except folders.DataFolderError as e:
+        raise PrepareError(str(e)) from None
+
+
 def _claim(out: Path, options: dict) -> None:
     """Records the options in out/prepare.json, or checks that they match a begun run's."""
+    claim_folder(out, options["dataset"])
     (out / "shards").mkdir(parents=True, exist_ok=True)
     path = out / "prepare.json"
     if path.exists():

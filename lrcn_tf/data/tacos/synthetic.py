@@ -26,8 +26,6 @@ person takes out a carrot from the fridge", "She gets the carrot out of the refr
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -268,32 +266,3 @@ def generate(path: str | Path, seed: int = DEFAULT_SEED) -> Path:
                 frame += length + int(rng.integers(0, 100))
     write_text_atomic(path, "\n".join(lines) + "\n")
     return Path(path)
-
-
-def ensure_prepared(data_dir: str | Path, seed: int = DEFAULT_SEED) -> Path:
-    """Generates and prepares `synthetic_tacos` into `data_dir` unless it is already complete.
-
-    Work happens in a sibling temp folder that is renamed into place at the end, so a killed
-    run never leaves a half dataset that a later run would accept.
-    """
-    from lrcn_tf.data import tacos
-
-    data_dir = Path(data_dir)
-    if (data_dir / tacos.MANIFEST).exists():
-        return data_dir
-    tmp = data_dir.with_name(f".{data_dir.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        raw = generate(tmp / "raw" / "synthetic_tacos.jsonl", seed)
-        tacos.prepare(raw, tmp, dataset="synthetic_tacos")
-        if data_dir.exists() and not (data_dir / tacos.MANIFEST).exists():
-            shutil.rmtree(data_dir)  # an incomplete folder left by an older version
-        try:
-            os.replace(tmp, data_dir)
-        except OSError:
-            if not (data_dir / tacos.MANIFEST).exists():
-                raise
-            # Another process finished the same (deterministic) dataset first: use theirs.
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return data_dir

@@ -27,8 +27,8 @@ import cv2
 import numpy as np
 
 from lrcn_tf.data.flow import flow_images
-from lrcn_tf.data.ucf101 import shard_file
-from lrcn_tf.data.ucf101_index import IndexBuilder, index_file, record_spans, write_index
+from lrcn_tf.data.ucf101.format import shard_file
+from lrcn_tf.data.ucf101.index import IndexBuilder, index_file, record_spans, write_index
 from lrcn_tf.data.video import VideoError, decode_video
 
 MODALITIES = ("rgb", "flow")

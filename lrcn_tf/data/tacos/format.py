@@ -1,4 +1,4 @@
-r"""TACoS multilevel for video description (Table 5): JSON-lines input, encodings, prepare, tf.data.
+r"""TACoS multilevel for video description (Table 5): the JSON-lines input and the encodings.
 
 The CRF outputs of TACoS multilevel were distributed by the dataset's authors in a format that
 is not public here, so we define our own input format (docs/tacos_format.md): one JSON object
@@ -15,7 +15,8 @@ The three inputs of Table 5 are computed from the distributions (`crf_max_encodi
 Prepared folder: `manifest.json` (labels, counts, the CRF's MAP accuracy when the input has
 gold tuples), `vocabulary.txt` (sentence words), `source_vocabulary.txt` (the words of the
 labels, read by the encoder-decoder), and per split `<split>.npz` (segment ids, concatenated
-CRF probabilities, MAP label word ids, caption time steps) and `<split>_references.json`.
+CRF probabilities, MAP label word ids, caption time steps) and `<split>_references.json`,
+written by `lrcn_tf.data.tacos.prepare` and read by `lrcn_tf.data.tacos.pipeline`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from lrcn_tf.data import text
-from lrcn_tf.runtime import write_text_atomic
+from lrcn_tf.errors import UserError
 
 SLOTS = ("activity", "tool", "object", "source", "target")
 SPLITS = ("train", "val", "test")
@@ -41,7 +42,7 @@ _SEGMENT_KEYS = {"id", "video", "start", "end", "split", "crf", "sentences", "go
 _SUM_TOLERANCE = 1e-2  # distributions must sum to 1 within this; then they are renormalised
 
 
-class TACoSFormatError(ValueError):
+class TACoSFormatError(UserError):
     """A malformed TACoS JSON-lines file; the message names the file and line."""
 
 
@@ -276,241 +277,3 @@ def pad_ids(seqs: Sequence[Sequence[int]], length: int | None = None) -> np.ndar
     for i, s in enumerate(seqs):
         out[i, : len(s)] = s[:length]
     return out
-
-
-# --- prepare ----------------------------------------------------------------------------------
-
-
-def prepare(
-    src: str | Path,
-    out: str | Path,
-    dataset: str = "tacos_multilevel",
-    min_count: int = text.MIN_COUNT,
-    max_words: int = text.MAX_WORDS,
-) -> dict:
-    """Reads a TACoS JSON-lines file and writes the prepared folder (see the module docstring).
-
-    Args:
-      src: the JSON-lines file.
-      out: the output folder (created); `manifest.json` is written last, so a folder without
-        it is incomplete.
-      dataset: the dataset name recorded in the manifest.
-      min_count: vocabulary threshold (5 in the original).
-      max_words: caption truncation (20 in the original).
-
-    Returns:
-      The manifest.
-
-    Raises:
-      TACoSFormatError: a malformed input line, or no training segment.
-    """
-    corpus = read_jsonl(src)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST).unlink(missing_ok=True)  # the folder is incomplete until the end
-    by_split = {s: [g for g in corpus.segments if g.split == s] for s in SPLITS}
-    if not by_split["train"]:
-        raise TACoSFormatError(f"{src}: no segment has split 'train'; the vocabulary needs one")
-    train_tokens = [text.tokenize(x) for g in by_split["train"] for x in g.sentences]
-    vocab = text.Vocabulary.build(train_tokens, min_count)
-    src_vocab = source_vocabulary(corpus.labels)
-    vocab.save(out / "vocabulary.txt")
-    src_vocab.save(out / "source_vocabulary.txt")
-    counts, accuracy = {}, {}
-    for split, segs in by_split.items():
-        if not segs:
-            continue
-        crf = stack_crf(segs)
-        source = pad_ids([src_vocab.encode(w) for w in map_label_words(crf, corpus.labels)])
-        seg_index, inputs, targets = [], [], []
-        for i, g in enumerate(segs):
-            for x in g.sentences:
-                inp, tgt = text.time_steps(vocab.encode(text.tokenize(x)), max_words)
-                seg_index.append(i)
-                inputs.append(inp)
-                targets.append(tgt)
-        tmp = out / f".{split}.npz.tmp"
-        with open(tmp, "wb") as f:
-            np.savez(
-                f,
-                ids=np.array([g.id for g in segs]),
-                crf=crf_prob_encoding(crf),
-                source=source,
-                caption_segment=np.array(seg_index, np.int32),
-                caption_input=np.stack(inputs),
-                caption_target=np.stack(targets),
-            )
-        tmp.replace(out / f"{split}.npz")
-        refs = {g.id: list(g.sentences) for g in segs}
-        write_text_atomic(out / f"{split}_references.json", json.dumps(refs, indent=1) + "\n")
-        counts[split] = {"segments": len(segs), "sentences": len(seg_index)}
-        if all(g.gold is not None for g in segs):
-            accuracy[split] = map_accuracy(segs, corpus.labels)
-    manifest = {
-        "dataset": dataset,
-        "format_version": VERSION,
-        "source_file": _relative_to(Path(src).resolve(), out.resolve()),
-        "labels": {s: list(corpus.labels[s]) for s in SLOTS},
-        "slot_sizes": [len(corpus.labels[s]) for s in SLOTS],
-        "counts": counts,
-        "map_accuracy": accuracy,
-        "vocabulary_size": len(vocab),
-        "source_vocabulary_size": len(src_vocab),
-        "min_count": min_count,
-        "max_words": max_words,
-    }
-    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    return manifest
-
-
-def map_accuracy(segments: Sequence[Segment], labels: Mapping[str, Sequence[str]]) -> dict:
-    """Per slot, the fraction of segments whose MAP label is the gold label."""
-    out = {}
-    for slot in SLOTS:
-        hits = [g.crf[slot].argmax() == labels[slot].index(g.gold[slot]) for g in segments]
-        out[slot] = float(np.mean(hits))
-    return out
-
-
-def _relative_to(path: Path, folder: Path) -> str:
-    """`path` relative to `folder` when inside it (the folder may be renamed), else absolute."""
-    try:
-        return str(path.relative_to(folder))
-    except ValueError:
-        return str(path)
-
-
-def define_prepare_flags() -> None:
-    """Flags of `python -m lrcn_tf.prepare --dataset {tacos_multilevel,synthetic_tacos}`."""
-    from absl import flags
-
-    flags.DEFINE_string(
-        "src", None, "tacos_multilevel: the JSON-lines file (docs/tacos_format.md)."
-    )
-    flags.DEFINE_integer("min_count", text.MIN_COUNT, "Keep words seen this often in training.")
-    flags.DEFINE_integer("max_words", text.MAX_WORDS, "Truncate captions to this many words.")
-    flags.DEFINE_integer("synthetic_seed", None, "synthetic_tacos: generator seed (default 2015).")
-
-
-def prepare_main(argv: list[str]) -> None:
-    """Entry of `python -m lrcn_tf.prepare` for TACoS (the flags above plus --dataset, --out)."""
-    from absl import app, flags
-
-    from lrcn_tf.data import synthetic_tacos
-
-    del argv
-    f = flags.FLAGS
-    out = Path(f.out)
-    if f.dataset == "synthetic_tacos":
-        if f.src:
-            raise app.UsageError("--src is for tacos_multilevel; synthetic_tacos is generated")
-        seed = synthetic_tacos.DEFAULT_SEED if f.synthetic_seed is None else f.synthetic_seed
-        src = synthetic_tacos.generate(out / "raw" / "synthetic_tacos.jsonl", seed)
-    else:
-        if not f.src:
-            raise app.UsageError("--dataset tacos_multilevel needs --src FILE.jsonl")
-        src = Path(f.src)
-    try:
-        manifest = prepare(src, out, f.dataset, f.min_count, f.max_words)
-    except TACoSFormatError as e:
-        raise SystemExit(f"error: {e}") from None
-    print(f"prepared {f.dataset} into {out}: {json.dumps(manifest['counts'])}")
-    for split, acc in manifest["map_accuracy"].items():
-        print(f"  CRF MAP accuracy ({split}): " + ", ".join(f"{s} {a:.3f}" for s, a in acc.items()))
-
-
-# --- loading ----------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class SplitData:
-    """One prepared split: per-segment inputs and references, per-sentence caption time steps."""
-
-    ids: list[str]
-    crf: np.ndarray  # (N, D) concatenated distributions
-    source: np.ndarray  # (N, S) MAP label word ids, 0-padded
-    caption_segment: np.ndarray  # (M,) segment index of each training sentence
-    caption_input: np.ndarray  # (M, T)
-    caption_target: np.ndarray  # (M, T)
-    references: dict[str, list[str]]
-
-
-class PreparedTACoS:
-    """A folder written by `prepare`.
-
-    Args:
-      path: the folder.
-
-    Raises:
-      FileNotFoundError: the folder has no manifest (not prepared, or preparation was killed).
-    """
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        manifest = self.path / MANIFEST
-        if not manifest.exists():
-            raise FileNotFoundError(
-                f"{manifest} not found: prepare the data with `python -m lrcn_tf.prepare "
-                f"--dataset tacos_multilevel --src FILE.jsonl --out {self.path}`"
-            )
-        self.manifest = json.loads(manifest.read_text())
-        self.labels = {s: tuple(v) for s, v in self.manifest["labels"].items()}
-        self.slot_sizes = tuple(self.manifest["slot_sizes"])
-        self.vocab = text.Vocabulary.load(self.path / "vocabulary.txt")
-        self.source_vocab = text.Vocabulary.load(self.path / "source_vocabulary.txt")
-
-    def split(self, name: str) -> SplitData:
-        """Loads split `name` ("train", "val" or "test")."""
-        npz = self.path / f"{name}.npz"
-        if not npz.exists():
-            raise FileNotFoundError(f"{npz} not found: the input file had no {name!r} segments")
-        with np.load(npz) as z:
-            arrays = {k: z[k] for k in z.files}
-        refs = json.loads((self.path / f"{name}_references.json").read_text())
-        return SplitData(
-            ids=[str(i) for i in arrays["ids"]],
-            crf=arrays["crf"],
-            source=arrays["source"],
-            caption_segment=arrays["caption_segment"],
-            caption_input=arrays["caption_input"],
-            caption_target=arrays["caption_target"],
-            references=refs,
-        )
-
-    def inputs(self, data: SplitData, encoding: str) -> np.ndarray:
-        """The model input of every segment: `crf_max`/`crf_prob` (N, D) float32 or `map_words` ids."""
-        if encoding == "crf_prob":
-            return data.crf.astype(np.float32)
-        if encoding == "crf_max":
-            return crf_max_encoding(split_slots(data.crf, self.slot_sizes))
-        if encoding == "map_words":
-            return data.source
-        raise ValueError(f"encoding {encoding!r}: choose one of {ENCODINGS}")
-
-
-def caption_dataset(
-    data: PreparedTACoS, split: SplitData, encoding: str, batch_size: int, seed: int
-):
-    """Shuffled training batches `({"cond" or "source": ..., "words": ...}, targets)`.
-
-    One element per reference sentence (a segment with 4 sentences appears 4 times an epoch,
-    as an image with 5 captions does in image description). `crf_max`/`crf_prob` give the
-    decoder's "cond" (B, D); `map_words` gives the encoder's "source" ids (B, S). Only caption
-    indices go through the shuffle buffer, so the checkpointed iterator stays small.
-    """
-    import tensorflow as tf
-
-    per_segment = data.inputs(split, encoding)
-    key = "source" if encoding == "map_words" else "cond"
-    x = tf.constant(per_segment[split.caption_segment])
-    words = tf.constant(split.caption_input)
-    targets = tf.constant(split.caption_target)
-    n = len(split.caption_segment)
-    if n < batch_size:
-        raise ValueError(f"{n} training sentences is fewer than one batch of {batch_size}")
-
-    def gather(idx):
-        return {key: tf.gather(x, idx), "words": tf.gather(words, idx)}, tf.gather(targets, idx)
-
-    ds = tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size, drop_remainder=True).map(gather).prefetch(2)

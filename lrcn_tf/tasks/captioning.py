@@ -23,7 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from lrcn_tf.configs.table3 import EncoderConfig, Table3Config
-from lrcn_tf.data import captions, synthetic_captions
+from lrcn_tf.data.captions import pipeline as captions_pipeline
+from lrcn_tf.data.captions import synthetic as synthetic_captions
 from lrcn_tf.data.text import Vocabulary
 from lrcn_tf.models import backbones, captioner
 from lrcn_tf.models.decoding import CaptionGenerator
@@ -70,7 +71,10 @@ def pretrain_encoder(
     images, labels = synthetic_captions.pretext_batch(rng, enc.pretext_images, image_size)
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(images), seed=seed)
     ds = ds.map(
-        lambda x, y: (captions.preprocess_array(x, enc.crop_size, True, None, enc.pixel_scale), y),
+        lambda x, y: (
+            captions_pipeline.preprocess_array(x, enc.crop_size, True, None, enc.pixel_scale),
+            y,
+        ),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     ds = ds.batch(enc.pretext_train.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
@@ -90,7 +94,14 @@ def training_run(cfg: Table3Config, workdir: str | Path, dataset: str):
     from lrcn_tf.configs import to_dict
 
     record = {k: v for k, v in to_dict(cfg).items() if k not in DECODE_FIELDS}
+    for key, default in _NEW_FIELDS.items():  # run folders made before they existed
+        if record.get(key) == default:
+            record.pop(key)
     return runtime.Run(workdir, "table3", {"config": record, "dataset": dataset})
+
+
+# Fields added after run folders existed, and the value those runs trained with.
+_NEW_FIELDS = {"predict_bias_lr_mult": 1.0, "train_restval": False}
 
 
 def pretrained_encoder(
@@ -153,6 +164,12 @@ def _cnn_rules(encoder: keras.Model, mult: tuple[float, float], only: str | None
     return rules
 
 
+def decoder_rules(cfg: Table3Config) -> list[tuple[str, float, float]]:
+    """Multiplier rules of the decoder: the word predictor's bias at `predict_bias_lr_mult`
+    with no decay (lrcn.prototxt); every other decoder variable at (1, 1)."""
+    return [(r"(^|/)predict/bias$", cfg.predict_bias_lr_mult, 0.0)]
+
+
 def train_two_stages(
     cfg: Table3Config,
     model: keras.Model,
@@ -169,10 +186,13 @@ def train_two_stages(
     enc = cfg.encoder
     loss_fn = captioner.make_loss_fn(cfg.loss_weight)
 
+    splits = ("train", "restval") if cfg.train_restval else "train"
+
     def data(tc):
-        return captions.train_pairs(
-            data_dir, tc.batch_size, enc.crop_size, resize=enc.resize, pixel_scale=enc.pixel_scale,
-            mirror=cfg.mirror, max_words=cfg.max_words, seed=tc.seed, cache=cache,
+        return captions_pipeline.train_pairs(
+            data_dir, tc.batch_size, enc.crop_size, split=splits, resize=enc.resize,
+            pixel_scale=enc.pixel_scale, mirror=cfg.mirror, max_words=cfg.max_words,
+            seed=tc.seed, cache=cache,
         )  # fmt: skip
 
     layers = list(_leaf_layers(encoder))
@@ -180,7 +200,8 @@ def train_two_stages(
         raise ValueError(f"encoder {encoder.name} has no fc8 layer")
     for layer in layers:
         layer.trainable = layer.name == "fc8"
-    mults = optim.multipliers_from_rules(_cnn_rules(encoder, cfg.fc8_lr_mult, only="fc8"))
+    predict = decoder_rules(cfg)
+    mults = optim.multipliers_from_rules(predict + _cnn_rules(encoder, cfg.fc8_lr_mult, only="fc8"))
     history = {"stage2": None}
     history["stage1"] = trainer.fit(model, data(cfg.stage1), loss_fn, cfg.stage1,
                                     run.path("ckpt_stage1"), multipliers=mults,
@@ -189,7 +210,7 @@ def train_two_stages(
     if cfg.finetune:
         for layer in layers:
             layer.trainable = True
-        mults = optim.multipliers_from_rules(_cnn_rules(encoder, cfg.cnn_lr_mult))
+        mults = optim.multipliers_from_rules(predict + _cnn_rules(encoder, cfg.cnn_lr_mult))
         history["stage2"] = trainer.fit(model, data(cfg.stage2), loss_fn, cfg.stage2,
                                         run.path("ckpt_stage2"), multipliers=mults,
                                         description="stage 2 (CNN fine-tuned)")  # fmt: skip
@@ -208,7 +229,7 @@ def image_features(
     """(image ids (N,), features (N, D)) of a split's centre crops; `layer` e.g. fc8 or relu7."""
     net = encoder if layer == encoder.layers[-1].name else backbones.features(encoder, layer)
     ids, feats = [], []
-    for images, image_ids in captions.eval_images(
+    for images, image_ids in captions_pipeline.eval_images(
         data_dir, split, batch_size, enc.crop_size, resize=enc.resize, pixel_scale=enc.pixel_scale
     ):
         feats.append(np.asarray(net(images, training=False), np.float32))
