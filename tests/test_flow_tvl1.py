@@ -109,14 +109,14 @@ def test_agrees_with_opencv_tvl1_at_240x320():
 
 
 def test_prepare_with_tvl1_accel(tmp_path, solver):
-    from lrcn_tf.data import ucf101_prepare
-    from lrcn_tf.data.synthetic_ucf101 import SyntheticSpec
+    from lrcn_tf.data import embedded
+    from lrcn_tf.data.ucf101.synthetic import SyntheticSpec
 
     spec = SyntheticSpec(
         num_classes=2, num_groups=8, clips_per_group=(1, 1), frames=(5, 6), height=H, width=W
     )
     out = tmp_path / "prep"
-    summary = ucf101_prepare.prepare_synthetic(
+    summary = embedded.prepare_synthetic_ucf101(
         out, spec, flow="tvl1_accel", workers=1, progress=False
     )
     assert summary["failed"] == 0 and summary["ok"] == 16

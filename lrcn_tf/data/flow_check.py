@@ -67,21 +67,21 @@ def _affine_pair(h, w, seed, matrix):
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     moved = np.einsum("ij,jhw->ihw", m[:2], np.stack([xs, ys, np.ones_like(xs)]))
     gt = np.stack([moved[0] - xs, moved[1] - ys], axis=-1).astype(np.float32)
-    as_u8 = lambda x: np.clip(np.rint(x), 0, 255).astype(np.uint8)  # noqa: E731
-    return as_u8(f0), as_u8(f1), gt
+    return _as_u8(f0), _as_u8(f1), gt
+
+
+def _as_u8(x):
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
 def known_motion_pairs(h: int, w: int):
     """[(name, gray0, gray1, true flow)]: translations and rotations of textures."""
     k = h / 64.0  # motions scale with the frame size
     center = ((w - 1) / 2.0, (h - 1) / 2.0)
-    rot = lambda deg, dx=0.0, dy=0.0: (
-        cv2.getRotationMatrix2D(center, deg, 1.0)
-        + [  # noqa: E731
-            [0, 0, dx],
-            [0, 0, dy],
-        ]
-    )
+
+    def rot(deg, dx=0.0, dy=0.0):
+        return cv2.getRotationMatrix2D(center, deg, 1.0) + [[0, 0, dx], [0, 0, dy]]
+
     cases = [
         ("shift(+2.3,-1.2)", 0, np.float64([[1, 0, 2.3 * k], [0, 1, -1.2 * k]])),
         ("shift(-0.6,+3.4)", 1, np.float64([[1, 0, -0.6 * k], [0, 1, 3.4 * k]])),
@@ -93,7 +93,7 @@ def known_motion_pairs(h: int, w: int):
 
 def synthetic_video_pairs(h: int, w: int, n: int = 4):
     """[(name, gray0, gray1, None)]: consecutive frames of synthetic_ucf101 videos."""
-    from lrcn_tf.data.synthetic_ucf101 import ALL_CLASSES, SyntheticSpec, render_video
+    from lrcn_tf.data.ucf101.synthetic import ALL_CLASSES, SyntheticSpec, render_video
 
     spec = SyntheticSpec(height=h, width=w)
     out = []
