@@ -59,13 +59,24 @@ def _check_flags() -> None:
             raise app.UsageError(f"--{name}={','.join(given)}: choose from {', '.join(allowed)}")
 
 
-def _prepared_data(s: common.Setup):
+def _prepared_data(s: common.Setup, splits: list[int]):
     from lrcn_tf.data.ucf101 import format as ucf101
 
     common.prepared_data(s, "table1")  # the folder holds --dataset (made in the cache if embedded)
     info = ucf101.load_info(s.data_dir)
     if "flow" in FLAGS.inputs and info.flow == "none":
         raise app.UsageError(f"{s.data_dir} was prepared without flow; use --inputs rgb")
+    for split in splits:  # preflight: every split asked for can be trained and scored
+        if split not in info.splits:
+            raise ucf101.UCF101FormatError(
+                f"{s.data_dir}: no split {split} (this folder has splits {sorted(info.splits)})"
+            )
+        for subset in ("train", "test"):
+            if not ucf101._split_videos(info, split, subset):
+                raise ucf101.UCF101FormatError(
+                    f"{s.data_dir}: split {split} has no {subset} video prepared ok (see "
+                    f"{s.data_dir / 'manifest.csv'})"
+                )
     return info
 
 
@@ -81,8 +92,19 @@ def _all_splits(output, dataset: str, preset: str) -> list[dict]:
             parts = [splits[f"split{i}"] for i in (1, 2, 3)]
             value = float(np.mean([p["value"] for p in parts]))
             run_id = "+".join(p["run_id"] for p in parts)
+            missing = sum(int(p.get("missing_test_videos") or 0) for p in parts)
             rows.append(
-                result_row("table1", row, "all_splits", metric, dataset, value, run_id, preset)
+                result_row(
+                    "table1",
+                    row,
+                    "all_splits",
+                    metric,
+                    dataset,
+                    value,
+                    run_id,
+                    preset,
+                    missing_test_videos=missing,
+                )
             )
     return rows
 
@@ -96,7 +118,7 @@ def main(argv: list[str]) -> int:
     for split in splits:  # a bad --set is named before any data is made or read
         for name in (f"table1/{m}/{d}" for m in MODELS for d in FLAGS.inputs):
             configs.build(name, s.preset, [f"split={split}", *s.overrides])
-    _prepared_data(s)
+    _prepared_data(s, splits)
     from lrcn_tf.tasks import activity as task  # TensorFlow import after the flags are read
 
     strategy = None
@@ -129,8 +151,19 @@ def main(argv: list[str]) -> int:
                     f"table1 split{split} {model}/{modality}: {res.accuracy:.2f}% ({res.run_id})",
                     flush=True,
                 )
+        missing = {"missing_test_videos": max(r.missing_test_videos for r in done.values())}
         rows = [
-            result_row("table1", m, f"split{split}", d, s.dataset, r.accuracy, r.run_id, s.preset)
+            result_row(
+                "table1",
+                m,
+                f"split{split}",
+                d,
+                s.dataset,
+                r.accuracy,
+                r.run_id,
+                s.preset,
+                **missing,
+            )
             for (m, d), r in done.items()
             if m in wanted
         ]
@@ -144,7 +177,15 @@ def main(argv: list[str]) -> int:
             for metric, acc in accs.items():
                 rows.append(
                     result_row(
-                        "table1", model, f"split{split}", metric, s.dataset, acc, run_id, s.preset
+                        "table1",
+                        model,
+                        f"split{split}",
+                        metric,
+                        s.dataset,
+                        acc,
+                        run_id,
+                        s.preset,
+                        **missing,
                     )
                 )
             print(

@@ -13,6 +13,8 @@ row again resumes training where it stopped, or returns the saved scores when it
 from __future__ import annotations
 
 import dataclasses
+import json
+import sys
 from pathlib import Path
 
 import keras
@@ -39,6 +41,7 @@ class RowResult:
     run_id: str
     run_dir: Path
     accuracy: float
+    missing_test_videos: int = 0  # test videos of the split that could not be scored
 
     @property
     def scores_path(self) -> Path:
@@ -47,6 +50,46 @@ class RowResult:
     @property
     def weights_path(self) -> Path:
         return self.run_dir / "final.weights.h5"
+
+
+def test_coverage(data_dir: str | Path, split: int) -> tuple[list[str], list[str]]:
+    """(scored, missing): the split's test videos that were prepared ok, and those that were not.
+
+    A video that failed in `prepare` (its status is in manifest.csv) cannot be scored; the
+    accuracy is over the scored ones, and the count of the others is reported with the result.
+    """
+    info = ucf101.load_info(data_dir)
+    if split not in info.splits:
+        raise ucf101.UCF101FormatError(
+            f"{data_dir}: no split {split} (this folder has splits {sorted(info.splits)})"
+        )
+    listed = info.splits[split]["test"]
+    return [v for v in listed if v in info.videos], [v for v in listed if v not in info.videos]
+
+
+def report_coverage(run: runtime.Run, data_dir: str | Path, split: int) -> int:
+    """Writes test_videos.json (scored and missing) into the run folder, warns of missing ones.
+
+    Returns:
+      The number of missing test videos.
+    """
+    scored, missing = test_coverage(data_dir, split)
+    record = {
+        "split": split,
+        "scored": len(scored),
+        "missing": len(missing),
+        "missing_videos": missing,
+    }
+    runtime.write_text_atomic(run.path("test_videos.json"), json.dumps(record, indent=1) + "\n")
+    if missing:
+        msg = (
+            f"warning: {len(missing)} of {len(scored) + len(missing)} test videos of split {split} "
+            f"were not prepared (see {Path(data_dir) / 'manifest.csv'}); the accuracy is over "
+            f"the {len(scored)} scored"
+        )
+        print(msg, file=sys.stderr, flush=True)
+        run.log("%s", msg)
+    return len(missing)
 
 
 def crop_size(cfg: Table1Config, data_dir: str | Path) -> int:
@@ -252,7 +295,8 @@ def run_row(
             "replicas": strategy.num_replicas_in_sync if strategy is not None else 1,
         },
     )
-    result = RowResult(cfg.model, cfg.modality, cfg.split, run.id, run.dir, float("nan"))
+    missing = report_coverage(run, data_dir, cfg.split)
+    result = RowResult(cfg.model, cfg.modality, cfg.split, run.id, run.dir, float("nan"), missing)
     if result.scores_path.exists():
         saved = ev.load_scores(result.scores_path)
         acc = ev.accuracy(saved["scores"], saved["labels"])

@@ -9,7 +9,10 @@ frames and flow images stored as JPEGs in SequenceExamples (see ucf101_shards.py
 the release's group (`gXX`) into shards under DIR/shards/. Then DIR gets classes.txt,
 manifest.csv (SPEC.md) and, last, dataset.json, which the pipelines read. Rerunning the same
 command after a kill skips finished shards. A video that fails is recorded in manifest.csv
-with its reason; the exit status is 1 if any failed, unless --allow_failures.
+with its reason; the exit status is 1 if any failed, unless --allow_failures. Rerunning
+retries the failed videos (their shards are rebuilt; shards of ok videos are skipped), so a
+fixed or replaced file joins the dataset. A split whose lists are empty, or that lists a video
+in both its train and test lists, is refused (file and line).
 """
 
 from __future__ import annotations
@@ -92,7 +95,8 @@ def prepare(
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise PrepareError(f"--src {src}: not a folder")
-    classes, splits = ucf101.read_splits(splits_dir)
+    # A tiny generated dataset may leave a split's list empty (Table 1 refuses to run on it).
+    classes, splits = ucf101.read_splits(splits_dir, allow_empty=synthetic is not None)
     videos = {v.name: v for s in splits.values() for subset in s.values() for v in subset}
     plan = _shard_plan(list(videos.values()), classes, videos_per_shard)
     options = {
@@ -109,7 +113,7 @@ def prepare(
     tasks = [
         ShardTask(str(out), name, tuple(items), str(src), fps, flow, min_size, jpeg_quality)
         for name, items in plan
-        if not shard_done(out, name, flow)
+        if needs_work(out, name, flow)
     ]
     start, done, flow_frames, timing = time.time(), 0, 0, {"startup": 0.0}
     bar = tqdm(
@@ -139,6 +143,21 @@ def prepare(
         "flow_frames_done": flow_frames,
         "text": _summary(out, rows, failures, done, seconds),
     }
+
+
+def needs_work(out, name: str, flow: str) -> bool:
+    """Whether a shard must be (re)built: unfinished, or holding a video whose status is not ok.
+
+    A rerun so retries every failed video (the user may have fixed or replaced the file); the
+    shard is rebuilt whole, the finished shards of ok videos are skipped.
+    """
+    if not shard_done(out, name, flow):
+        return True
+    try:
+        rows = json.loads(sidecar(out, name).read_text())
+    except (OSError, ValueError):
+        return True
+    return any(r.get("status") != "ok" for r in rows)
 
 
 def _spec_dict(spec):
