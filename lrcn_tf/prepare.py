@@ -156,6 +156,9 @@ def _captions_flags() -> None:
         "(keep: a split of its own, outside the vocabulary and, in the paper preset, training).",
     )
     flags.DEFINE_integer("synthetic_seed", 0, "synthetic_*: generation seed.")
+    flags.DEFINE_bool(
+        "allow_failures", False, "Exit 0 even if some images failed (they are in manifest.csv)."
+    )
     flags.DEFINE_string(
         "synthetic_sizes", "train=600,val=50,test=100", "synthetic_*: images per split."
     )
@@ -214,8 +217,8 @@ def _captions_main(argv) -> int:
     size = 256 if f.image_size is None else f.image_size
     captions_prepare.prepare(records, f.out, f.dataset, source, image_size=size or None, min_count=f.min_count,
             tokenizer=f.tokenizer, restval=f.restval)  # fmt: skip
-    print(f"{f.dataset} prepared in {f.out}")
-    return 0
+    print(captions_prepare.summary(f.out, f.dataset))
+    return 1 if captions_prepare.failures(f.out) and not f.allow_failures else 0
 
 
 # -- TACoS multilevel ---------------------------------------------------------------------------
