@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 from absl import app, flags
@@ -35,12 +36,14 @@ from absl import app, flags
 from lrcn_tf import configs
 from lrcn_tf.evaluation import activity as ev
 from lrcn_tf.results import PRODUCED_COLUMNS, read_rows, result_row, update_results
+from lrcn_tf.tasks.base import Data
 from reproduce import common
 
 FLAGS = flags.FLAGS
 MODELS = ("single_frame", "lrcn_fc6", "lrcn_fc7")
 
 common.define_common_flags("synthetic_ucf101", ["synthetic_ucf101", "ucf101"], "results/table1.csv")
+flags.adopt_module_key_flags(common)  # --help lists the common flags too
 flags.DEFINE_enum("split", "1", ["1", "2", "3", "all"], "UCF-101 split(s) to train and test on.")
 flags.DEFINE_list("inputs", ["rgb", "flow"], "Inputs: rgb, flow (fusion rows need both).")
 flags.DEFINE_list("models", list(MODELS), "Rows to run; LRCN rows always train single_frame first.")
@@ -59,7 +62,7 @@ def _check_flags() -> None:
             raise app.UsageError(f"--{name}={','.join(given)}: choose from {', '.join(allowed)}")
 
 
-def _prepared_data(s: common.Setup):
+def _prepared_data(s: common.Setup) -> Path:
     from lrcn_tf.data.ucf101 import format as ucf101
 
     if s.synthetic and not FLAGS.data_dir:
@@ -69,7 +72,7 @@ def _prepared_data(s: common.Setup):
     info = ucf101.load_info(s.data_dir)  # raises, naming the folder, if it is not prepared
     if "flow" in FLAGS.inputs and info.flow == "none":
         raise app.UsageError(f"{s.data_dir} was prepared without flow; use --inputs rgb")
-    return info
+    return s.data_dir
 
 
 def _all_splits(output, dataset: str, preset: str) -> list[dict]:
@@ -90,67 +93,50 @@ def _all_splits(output, dataset: str, preset: str) -> list[dict]:
     return rows
 
 
+def _strategy():
+    if FLAGS.strategy != "mirrored":
+        return None
+    import tensorflow as tf
+
+    strategy = tf.distribute.MirroredStrategy()
+    print(f"mirrored over {strategy.num_replicas_in_sync} replica(s)")
+    return strategy
+
+
 def main(argv: list[str]) -> int:
     del argv
     start = time.time()
     _check_flags()
     s = common.setup()
-    _prepared_data(s)
-    from lrcn_tf.tasks import activity as task  # TensorFlow import after the flags are read
+    data = Data(s.dataset, _prepared_data(s))
+    from lrcn_tf.tasks import activity  # TensorFlow import after the flags are read
 
-    strategy = None
-    if FLAGS.strategy == "mirrored":
-        import tensorflow as tf
-
-        strategy = tf.distribute.MirroredStrategy()
-        print(f"mirrored over {strategy.num_replicas_in_sync} replica(s)")
+    strategy = _strategy()
     splits = [1, 2, 3] if FLAGS.split == "all" else [int(FLAGS.split)]
     wanted = [m for m in MODELS if m in FLAGS.models]
     curves = {}
     for split in splits:
         done = {}
         for modality in FLAGS.inputs:
+            # LRCN starts from the single-frame model's CNN, so that one is always trained first.
             for model in ("single_frame", *[m for m in wanted if m != "single_frame"]):
                 cfg = configs.build(
                     f"table1/{model}/{modality}", s.preset, [f"split={split}", *s.overrides]
                 )
                 init = done.get(("single_frame", modality)) if cfg.is_lrcn else None
-                res = task.run_row(
-                    cfg,
-                    dataset=s.dataset,
-                    data_dir=s.data_dir,
-                    workdir=s.workdir,
-                    init=init,
-                    strategy=strategy,
+                done[model, modality] = activity.run_row(
+                    cfg, data, s.workdir, init=init, strategy=strategy
                 )
-                done[(model, modality)] = res
-                print(
-                    f"table1 split{split} {model}/{modality}: {res.accuracy:.2f}% ({res.run_id})",
-                    flush=True,
-                )
-        rows = [
-            result_row("table1", m, f"split{split}", d, s.dataset, r.accuracy, r.run_id, s.preset)
-            for (m, d), r in done.items()
-            if m in wanted
-        ]
-        for model in wanted:
-            if ("rgb" not in FLAGS.inputs) or ("flow" not in FLAGS.inputs):
-                break
-            run_id, accs, curve = task.fuse_rows(
-                done[(model, "rgb")], done[(model, "flow")], s.workdir
-            )
-            curves[f"{model} split{split}"] = curve
-            for metric, acc in accs.items():
-                rows.append(
-                    result_row(
-                        "table1", model, f"split{split}", metric, s.dataset, acc, run_id, s.preset
-                    )
-                )
-            print(
-                f"table1 split{split} {model}: fusion_half {accs['fusion_half']:.2f}%, "
-                f"fusion_third {accs['fusion_third']:.2f}% ({run_id})"
-            )
-        update_results(s.output, rows)  # after every split, so a kill keeps the finished ones
+                common.print_result("table1", done[model, modality])
+        results = [r for (m, _), r in done.items() if m in wanted]
+        if {"rgb", "flow"} <= set(FLAGS.inputs):
+            for model in wanted:
+                fused = activity.fuse_rows(done[model, "rgb"], done[model, "flow"], s.workdir)
+                curves[f"{model} split{split}"] = (fused.rgb_weights, fused.sweep)
+                common.print_result("table1", fused)
+                results.append(fused)
+        # After every split, so a kill keeps the finished ones.
+        update_results(s.output, common.csv_rows("table1", results, s))
     mean_rows = _all_splits(s.output, s.dataset, s.preset)
     if mean_rows:
         update_results(s.output, mean_rows)

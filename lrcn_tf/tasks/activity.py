@@ -1,8 +1,9 @@
 """Table 1, one row at a time: train (Caffe recipe, shared trainer), evaluate, save scores.
 
-    sf = run_row(build("table1/single_frame/rgb"), ...)            # trains, evaluates, caches
-    fc6 = run_row(build("table1/lrcn_fc6/rgb"), ..., init=sf)       # LRCN starts from sf's CNN
-    fusion = fuse_rows(rgb_result, flow_result, ...)                # from saved scores only
+    data = Data("synthetic_ucf101", folder)
+    sf = run_row(build("table1/single_frame/rgb"), data, workdir)            # trains, evaluates
+    fc6 = run_row(build("table1/lrcn_fc6/rgb"), data, workdir, init=sf)      # from sf's CNN
+    fusion = fuse_rows(rgb_result, flow_result, workdir)            # from saved scores only
 
 Each row gets its own run folder (lrcn_tf.runtime.Run, id from the resolved config, the
 dataset and the row it was initialised from): checkpoints and TensorBoard logs in `ckpt/`,
@@ -26,18 +27,17 @@ from lrcn_tf.data.ucf101 import format as ucf101
 from lrcn_tf.data.ucf101 import pipeline as ucf101_pipeline
 from lrcn_tf.evaluation import activity as ev
 from lrcn_tf.models import activity as models
+from lrcn_tf.tasks.base import Data, RowResult
 from lrcn_tf.training import optim, trainer
 
 
 @dataclasses.dataclass(frozen=True)
-class RowResult:
-    """Where a finished row's outputs are, and its video accuracy (percent)."""
+class ActivityResult(RowResult):
+    """A finished row: its video accuracy (percent) and where its scores and weights are."""
 
     model: str
     modality: str
     split: int
-    run_id: str
-    run_dir: Path
     accuracy: float
 
     @property
@@ -74,7 +74,7 @@ def build_model(cfg: Table1Config, num_classes: int, size: int) -> keras.Model:
 
 def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data.Dataset:
     """Random frames (single-frame model) or 16-frame clips (LRCN) with one crop and mirror
-    drawn each, as whole uint8 frames and the draws: `make_loss_fn(cfg, size)` crops,
+    drawn each, as whole uint8 frames and the draws: `make_preprocess(cfg, size)` crops,
     mirrors and subtracts the mean in the train step, on the accelerator (the host only
     reads and decodes)."""
     common = dict(
@@ -93,19 +93,26 @@ def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data
     return ucf101_pipeline.train_frames(data_dir, cfg.split, cfg.modality, **common)
 
 
-def make_loss_fn(cfg: Table1Config, size: int):
-    """Softmax loss at every time step of `train_dataset`'s batches, cropped to `size`,
-    mirrored, mean-subtracted and scaled first (the same values the pipeline's float32 path
-    gives); a batch of frames is a batch of one-frame clips."""
+def make_preprocess(cfg: Table1Config, size: int):
+    """The train step's first stage: `train_dataset`'s (frames, crops, labels) -> (clips,
+    labels), cropped to `size`, mirrored, mean-subtracted and scaled on the accelerator (the
+    same values the pipeline's float32 path gives); a batch of frames becomes a batch of
+    one-frame clips."""
 
-    def loss_fn(model: keras.Model, batch, training: bool) -> tf.Tensor:
+    def preprocess(batch):
         x, crops, y = batch
         x = ucf101_pipeline.crop_and_normalise(x, crops, size, cfg.modality, scale=cfg.input_scale)
         if len(x.shape) == 4:
             x = x[:, None]
-        return models.per_step_loss(model(x, training=training), y)
+        return x, y
 
-    return loss_fn
+    return preprocess
+
+
+def loss_fn(model: keras.Model, batch, training: bool) -> tf.Tensor:
+    """Softmax loss at every time step of a preprocessed (clips, labels) batch."""
+    x, y = batch
+    return models.per_step_loss(model(x, training=training), y)
 
 
 def train(
@@ -146,9 +153,10 @@ def train(
     history = trainer.fit(
         model,
         train_dataset(cfg, data_dir, size),
-        make_loss_fn(cfg, size),
+        loss_fn,
         cfg.train,
         ckpt_dir=ckpt_dir,
+        preprocess=make_preprocess(cfg, size),
         multipliers=optim.multipliers_from_rules(models.MULTIPLIER_RULES),
         strategy=strategy,
         description=f"split{cfg.split} {cfg.model}/{cfg.modality}",
@@ -200,14 +208,26 @@ def evaluate(
 
 def run_row(
     cfg: Table1Config,
-    *,
-    dataset: str,
-    data_dir: str | Path,
+    data: Data,
     workdir: str | Path,
-    init: RowResult | None = None,
+    *,
+    init: ActivityResult | None = None,
     strategy: tf.distribute.Strategy | None = None,
-) -> RowResult:
-    """Trains and evaluates one row in its run folder, or returns it if it already finished."""
+) -> ActivityResult:
+    """Trains and evaluates one row in its run folder, or returns it if it already finished.
+
+    Args:
+      cfg: the row (`table1/<model>/<modality>`, its split set).
+      data: a prepared UCF-101 folder.
+      workdir: where run folders go.
+      init: the finished single-frame row of the same split and modality (LRCN rows start
+        from its CNN, as the original did).
+      strategy: e.g. tf.distribute.MirroredStrategy.
+
+    Returns:
+      The row's video accuracy, keyed (model, split<N>, modality) in `values`.
+    """
+    data_dir = data.folder
     if cfg.is_lrcn and cfg.init_from_single_frame and init is None:
         raise ValueError(f"{cfg.model} is initialised from the single-frame model: pass init=")
     init = init if cfg.is_lrcn and cfg.init_from_single_frame else None
@@ -217,19 +237,19 @@ def run_row(
         {
             "row": f"{cfg.model}/{cfg.modality}/split{cfg.split}",
             "config": _run_record(cfg),
-            "dataset": dataset,
+            "dataset": data.name,
             "data_dir": str(Path(data_dir).resolve()),
             "init_from": init.run_id if init else None,
             "precision": keras.mixed_precision.global_policy().name,
             "replicas": strategy.num_replicas_in_sync if strategy is not None else 1,
         },
     )
-    result = RowResult(cfg.model, cfg.modality, cfg.split, run.id, run.dir, float("nan"))
+    result = ActivityResult(run.id, run.dir, {}, cfg.model, cfg.modality, cfg.split, float("nan"))
     if result.scores_path.exists():
         saved = ev.load_scores(result.scores_path)
         acc = ev.accuracy(saved["scores"], saved["labels"])
         run.log("already evaluated: accuracy %.2f%%", acc)
-        return dataclasses.replace(result, accuracy=acc)
+        return _with_accuracy(result, acc)
     model, history = train(
         cfg,
         data_dir,
@@ -248,19 +268,30 @@ def run_row(
     ev.save_scores(result.scores_path, videos, labels, scores)
     acc = ev.accuracy(scores, labels)
     run.log("video accuracy %.2f%% on %d test videos", acc, len(videos))
-    return dataclasses.replace(result, accuracy=acc)
+    return _with_accuracy(result, acc)
 
 
-def fuse_rows(
-    rgb: RowResult, flow: RowResult, workdir: str | Path
-) -> tuple[str, dict[str, float], tuple[np.ndarray, np.ndarray]]:
+def _with_accuracy(result: ActivityResult, acc: float) -> ActivityResult:
+    key = (result.model, f"split{result.split}", result.modality)
+    return dataclasses.replace(result, accuracy=acc, values={key: acc})
+
+
+@dataclasses.dataclass(frozen=True)
+class FusionResult(RowResult):
+    """fusion_half / fusion_third of one model and split, and the sweep over the RGB weight."""
+
+    rgb_weights: np.ndarray
+    sweep: np.ndarray
+
+
+def fuse_rows(rgb: ActivityResult, flow: ActivityResult, workdir: str | Path) -> FusionResult:
     """fusion_half / fusion_third accuracies from the saved RGB and flow scores, and the sweep.
 
     Nothing is re-run: the two rows' `scores.npz` are read. Writes `fusion.npz` (the sweep)
     and `fusion_sweep.png` in a run folder of its own (id from the two rows' run ids).
 
     Returns:
-      (the fusion run id, {"fusion_half": acc, "fusion_third": acc}, (rgb weights, accs)).
+      The accuracies keyed (model, split<N>, fusion_half|fusion_third), and the sweep.
     """
     run = runtime.Run(workdir, "table1", {"fusion_of": [rgb.run_id, flow.run_id]})
     r, f, labels = ev.aligned(ev.load_scores(rgb.scores_path), ev.load_scores(flow.scores_path))
@@ -271,7 +302,8 @@ def fuse_rows(
         {f"{rgb.model} split{rgb.split}": (ps, accs)}, run.path("fusion_sweep.png")
     )
     run.log("fusion of %s and %s: %s", rgb.run_id, flow.run_id, out)
-    return run.id, out, (ps, accs)
+    values = {(rgb.model, f"split{rgb.split}", name): acc for name, acc in out.items()}
+    return FusionResult(run.id, run.dir, values, ps, accs)
 
 
 # Fields that do not change a single-frame model: left out of its run id, so that e.g.

@@ -1,7 +1,8 @@
 """The one training loop of the project (Tables 1, 2, 3 and 5 all train through `fit`).
 
 Read top to bottom: set-up (optimizer, loss scale, distributed iterator), checkpoint restore,
-the compiled step, then the loop with logging, NaN checks and checkpoints.
+the compiled step (preprocess the batch on the accelerator, then loss and gradients), then the
+loop with logging, NaN checks and checkpoints.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from lrcn_tf.configs.common import TrainConfig
 from lrcn_tf.training.optim import CaffeSGD, Multipliers
 
 LossFn = Callable[[keras.Model, Any, bool], tf.Tensor]
+Preprocess = Callable[[Any], Any]
 
 
 class DynamicLossScale(tf.Module):
@@ -52,6 +54,7 @@ def fit(
     strategy: tf.distribute.Strategy | None = None,
     description: str = "train",
     checkpoint_iterator: bool = True,
+    preprocess: Preprocess | None = None,
 ) -> dict[str, Any]:
     """Trains `model` for `cfg.max_iter` Caffe SGD steps, resuming from `ckpt_dir` if it holds a checkpoint.
 
@@ -68,6 +71,9 @@ def fit(
       checkpoint_iterator: also checkpoint the input iterator so a resumed run sees exactly the
         batches an uninterrupted one would (costs disk when the pipeline has large buffers;
         not possible under a multi-device strategy).
+      preprocess: the step's first stage, `preprocess(batch)` -> the batch `loss_fn` reads
+        (e.g. crop, mirror and mean subtraction on the accelerator); compiled into the step,
+        run on each replica's batch, outside the gradient tape.
 
     Returns:
       {"step": final step, "losses": [(step, loss)], "resumed_from": step restored or 0}.
@@ -119,6 +125,8 @@ def fit(
 
     # --- the compiled step ------------------------------------------------------------------
     def grads_of(batch):
+        if preprocess is not None:
+            batch = preprocess(batch)
         with tf.GradientTape() as tape:
             loss = tf.cast(loss_fn(model, batch, True), tf.float32)
             scaled = loss * loss_scale.scale if loss_scale is not None else loss
