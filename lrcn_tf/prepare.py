@@ -22,10 +22,10 @@ from pathlib import Path
 
 from absl import app, flags
 
-from lrcn_tf.data import embedded, flow, text, video
+from lrcn_tf import cli
+from lrcn_tf.data import embedded, flow, folders, text, video
 from lrcn_tf.data.captions import format as captions
 from lrcn_tf.data.captions import prepare as captions_prepare
-from lrcn_tf.data.tacos import format as tacos
 from lrcn_tf.data.tacos import prepare as tacos_prepare
 from lrcn_tf.data.tacos import synthetic as synthetic_tacos
 from lrcn_tf.data.ucf101 import format as ucf101
@@ -149,7 +149,11 @@ def _captions_flags() -> None:
     flags.DEFINE_integer("image_size", None, "Square size images are stored at (0: as they are). "
                          "Default: 256 for real data, 0 for synthetic.")  # fmt: skip
     flags.DEFINE_enum(
-        "restval", "train", ["train", "val", "drop"], "Where Karpathy's restval goes."
+        "restval",
+        "keep",
+        ["keep", "train", "val", "drop"],
+        "Where Karpathy's restval goes "
+        "(keep: a split of its own, outside the vocabulary and, in the paper preset, training).",
     )
     flags.DEFINE_integer("synthetic_seed", 0, "synthetic_*: generation seed.")
     flags.DEFINE_string(
@@ -161,9 +165,11 @@ def _parse_sizes(spec: str) -> dict[str, int]:
     try:
         sizes = {k.strip(): int(v) for k, v in (p.split("=") for p in spec.split(",") if p.strip())}
     except ValueError:
-        raise ValueError(f"--synthetic_sizes {spec!r}: use train=N,val=N,test=N") from None
+        raise flags.ValidationError(
+            f"--synthetic_sizes {spec!r}: use train=N,val=N,test=N"
+        ) from None
     if set(sizes) - set(captions.SPLITS) or sizes.get("train", 0) <= 0 or sizes.get("test", 0) <= 0:
-        raise ValueError(
+        raise flags.ValidationError(
             f"--synthetic_sizes {spec!r}: train and test must be > 0; splits {captions.SPLITS}"
         )
     return sizes
@@ -227,15 +233,13 @@ def _tacos_main(argv: list[str]) -> None:
         if f.src:
             raise app.UsageError("--src is for tacos_multilevel; synthetic_tacos is generated")
         seed = synthetic_tacos.DEFAULT_SEED if f.synthetic_seed is None else f.synthetic_seed
+        folders.claim(out, f.dataset)  # before writing raw/ into it
         src = synthetic_tacos.generate(out / "raw" / "synthetic_tacos.jsonl", seed)
     else:
         if not f.src:
             raise app.UsageError("--dataset tacos_multilevel needs --src FILE.jsonl")
         src = Path(f.src)
-    try:
-        manifest = tacos_prepare.prepare(src, out, f.dataset, f.min_count, f.max_words)
-    except tacos.TACoSFormatError as e:
-        raise SystemExit(f"error: {e}") from None
+    manifest = tacos_prepare.prepare(src, out, f.dataset, f.min_count, f.max_words)
     print(f"prepared {f.dataset} into {out}: {json.dumps(manifest['counts'])}")
     for split, acc in manifest["map_accuracy"].items():
         print(f"  CRF MAP accuracy ({split}): " + ", ".join(f"{s} {a:.3f}" for s, a in acc.items()))
@@ -275,9 +279,9 @@ def main() -> None:
     if dataset in PREPARERS:
         define_flags, family_main = FAMILIES[PREPARERS[dataset]]
         define_flags()
-        app.run(family_main)
+        cli.run(family_main)  # a user error: one `error:` line, exit 2
     else:
-        app.run(lambda argv: None)  # absl reports the missing or unknown --dataset
+        cli.run(lambda argv: None)  # the missing or unknown --dataset is named
 
 
 if __name__ == "__main__":

@@ -7,18 +7,25 @@ file results/expected.csv carries `value`, `tolerance` and `source`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from lrcn_tf.errors import UserError
 from lrcn_tf.runtime import write_text_atomic
 
 KEY = ("table", "row", "setting", "metric", "dataset")
 PRODUCED_COLUMNS = KEY + ("value", "run_id", "preset")
 EXPECTED_COLUMNS = KEY + ("value", "tolerance", "source")
 TABLES = ("table1", "table2", "table3", "table4", "table5")
+# The paper and golden values, found beside the package (not in the current directory), so a
+# program run from anywhere compares against the same file.
+EXPECTED_CSV = Path(__file__).resolve().parents[1] / "results" / "expected.csv"
 
 # Embedded datasets and the real dataset whose paper numbers they are printed beside.
 PAPER_DATASET = {
@@ -29,8 +36,46 @@ PAPER_DATASET = {
 }
 PAPER_DATASETS = frozenset(PAPER_DATASET.values())
 
+_CAPTION_DATASETS = ("flickr30k", "coco2014", "synthetic_flickr30k", "synthetic_coco2014")
+# What each table may hold (SPEC.md, "Keys for every table row"): rows, a pattern of settings,
+# metrics, datasets. Table 3 also writes METEOR, CIDEr and ROUGE-L, and its `--split val`
+# and Table 5's `--set eval_split=val` say so in the setting; Table 4's setting counts images.
+SCHEMA = {
+    "table1": (
+        ("single_frame", "lrcn_fc6", "lrcn_fc7"),
+        r"split[123]|all_splits",
+        ("rgb", "flow", "fusion_half", "fusion_third"),
+        ("ucf101", "synthetic_ucf101"),
+    ),
+    "table2": (
+        ("devise", "sdt_rnn", "defrag", "m_rnn", "convnet", "lrcn_2f"),
+        r"caption_to_image|image_to_caption",
+        ("r1", "r5", "r10", "medr"),
+        _CAPTION_DATASETS,
+    ),
+    "table3": (
+        ("m_rnn", "nn_fc8", "nn_fc7", "lrcn"),
+        r"test|val",
+        ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "cider", "rouge_l"),
+        _CAPTION_DATASETS,
+    ),
+    "table4": (
+        ("treetalk", "oxfordnet", "nn", "lrcn_fc8", "lrcn_ft", "captions"),
+        r"human_[0-9]+",
+        ("correctness", "grammar", "relevance"),
+        _CAPTION_DATASETS,
+    ),
+    "table5": (
+        ("smt_crf_max", "smt_crf_prob", "lstm_enc_dec_crf_max", "lstm_dec_crf_max",
+         "lstm_dec_crf_prob"),
+        r"test|val",
+        ("bleu4",),
+        ("tacos_multilevel", "synthetic_tacos"),
+    ),
+}  # fmt: skip
 
-class ResultsError(ValueError):
+
+class ResultsError(UserError):
     """A result file that cannot be read; the message names the file and line."""
 
 
@@ -55,7 +100,9 @@ def read_rows(path: str | Path, required: Iterable[str]) -> list[dict]:
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Excel's) is dropped
+    except UnicodeDecodeError as e:
+        raise ResultsError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise ResultsError(f"{path}: cannot read: {e.strerror or e}") from None
     reader = csv.reader(io.StringIO(text))
@@ -104,13 +151,53 @@ def _check_row(row: dict, path: Path, line_no: int) -> None:
         row[col] = number
 
 
-def update_results(path: str | Path, rows: Iterable[dict]) -> Path:
-    """Merges `rows` into the produced CSV at `path`, atomically.
+@contextlib.contextmanager
+def locked(path: str | Path):
+    """Holds an exclusive lock (fcntl.flock) on `<path>.lock`, beside the CSV, while inside.
 
-    Rows already in the file with other keys are kept (so `--split 1` then `--split 2` both
-    stay); rows with the same key are replaced by the new ones.
+    The lock file stays (deleting it would let two processes lock two different files).
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(path.name + ".lock")
+    with open(lock, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def check_known(row: dict, path: str | Path) -> None:
+    """Raises ResultsError naming the line when a row's key is not one SCHEMA allows."""
+    rows, settings, metrics, datasets = SCHEMA[row["table"]]
+    where = f"{path}:{row.get('line', '?')}"
+    for field, allowed in (("row", rows), ("metric", metrics), ("dataset", datasets)):
+        if row[field] not in allowed:
+            raise ResultsError(
+                f"{where}: unknown {field} {row[field]!r} for {row['table']} "
+                f"(known: {', '.join(allowed)})"
+            )
+    if not re.fullmatch(settings, row["setting"]):
+        raise ResultsError(
+            f"{where}: unknown setting {row['setting']!r} for {row['table']} "
+            f"(known: {settings.replace('|', ', ')})"
+        )
+
+
+def update_results(path: str | Path, rows: Iterable[dict]) -> Path:
+    """Merges `rows` into the produced CSV at `path`, atomically and under `locked(path)`.
+
+    Rows already in the file with other keys are kept (so `--split 1` then `--split 2` both
+    stay); rows with the same key are replaced by the new ones. Concurrent merges into one CSV
+    (two tables, or two splits, run at once) wait for each other, so every row is kept.
+    """
+    rows = list(rows)
+    with locked(path):
+        return _merge(Path(path), rows)
+
+
+def _merge(path: Path, rows: list[dict]) -> Path:
     merged: dict[tuple, dict] = {}
     if path.exists():
         for old in read_rows(path, PRODUCED_COLUMNS[:6]):

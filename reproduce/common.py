@@ -95,7 +95,8 @@ def setup(seed_fields: Sequence[str] = ("train.seed",)) -> Setup:
         data_dir = runtime.data_dir() / FLAGS.dataset
     else:
         raise flags.ValidationError(
-            f"--dataset {FLAGS.dataset} needs --data_dir (a prepared folder)"
+            f"--dataset {FLAGS.dataset} needs --data_dir (a folder `python -m lrcn_tf.prepare "
+            f"--dataset {FLAGS.dataset}` wrote)"
         )
     s = Setup(
         FLAGS.dataset,
@@ -107,6 +108,7 @@ def setup(seed_fields: Sequence[str] = ("train.seed",)) -> Setup:
         FLAGS.seed,
         precision,
     )
+    check_output(s.output)
     logging.info(
         "dataset %s in %s, preset %s, precision %s", s.dataset, s.data_dir, s.preset, precision
     )
@@ -115,12 +117,13 @@ def setup(seed_fields: Sequence[str] = ("train.seed",)) -> Setup:
     return s
 
 
-def csv_rows(table: str, results: Sequence, s: Setup) -> list[dict]:
-    """The result-CSV rows (SPEC.md) of finished `run_row` results, keyed by this run's preset."""
+def csv_rows(table: str, results: Sequence, s: Setup, **extra) -> list[dict]:
+    """The result-CSV rows (SPEC.md) of finished `run_row` results, keyed by this run's
+    preset; `extra` adds columns to every row."""
     from lrcn_tf.results import result_row
 
     return [
-        result_row(table, row, setting, metric, s.dataset, value, r.run_id, s.preset)
+        result_row(table, row, setting, metric, s.dataset, value, r.run_id, s.preset, **extra)
         for r in results
         for (row, setting, metric), value in r.values.items()
     ]
@@ -133,6 +136,41 @@ def print_result(table: str, result) -> None:
         by_row.setdefault((row, setting), []).append(f"{metric} {value:.2f}")
     for (row, setting), parts in by_row.items():
         print(f"{table} {row} {setting}: {', '.join(parts)} ({result.run_id})", flush=True)
+
+
+def prepared_data(s: Setup, table: str) -> Path:
+    """The data folder, checked to hold `--dataset` (raises DataFolderError, one line, if not).
+
+    A `--data_dir` the user gave is only read, never written or cleaned; without one, an
+    embedded dataset is generated and prepared in the cache first.
+    """
+    from lrcn_tf.data import embedded, folders
+
+    if s.synthetic and not FLAGS.data_dir:
+        embedded.ensure(s.dataset, s.data_dir)
+    folders.check_prepared(s.data_dir, s.dataset, table, "--data_dir" if FLAGS.data_dir else "")
+    return s.data_dir
+
+
+def check_output(output: Path) -> None:
+    """Preflight: the result CSV's folder can be made and written (before any training)."""
+    import os
+
+    from lrcn_tf.results import ResultsError
+
+    folder = output.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ResultsError(
+            f"--output {output}: cannot create {folder}: {e.strerror or e}"
+        ) from None
+    if output.is_dir():
+        raise ResultsError(f"--output {output}: is a folder, not a CSV file")
+    if not os.access(folder, os.W_OK | os.X_OK) or (
+        output.exists() and not os.access(output, os.R_OK)
+    ):
+        raise ResultsError(f"--output {output}: {folder} is not writable")
 
 
 def print_comparison(output: Path, tables: Sequence[str]) -> int:

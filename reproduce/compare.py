@@ -21,16 +21,20 @@ import io
 import re
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from lrcn_tf import cli
 from lrcn_tf.evaluation import claims
 from lrcn_tf.results import (
     EXPECTED_COLUMNS,
+    EXPECTED_CSV,
     KEY,
     PAPER_DATASET,
     PAPER_DATASETS,
     PRODUCED_COLUMNS,
+    TABLES,
     ResultsError,
+    check_known,
     read_rows,
 )
 from lrcn_tf.runtime import write_text_atomic
@@ -39,7 +43,9 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list(
     "produced", None, "Produced CSVs (default: every results/table[1-5].csv present; empty: none)."
 )
-flags.DEFINE_string("expected", "results/expected.csv", "Paper and golden values.")
+flags.DEFINE_string(
+    "expected", str(EXPECTED_CSV), "Paper and golden values (default: the repository's)."
+)
 flags.DEFINE_string("output", "results/comparison.csv", "Where to write the comparison.")
 flags.DEFINE_list("tables", None, "Only these tables (e.g. table1,table5).")
 flags.DEFINE_bool("strict", False, "A golden row absent from a produced CSV is a regression.")
@@ -206,7 +212,17 @@ def main(argv):
             paths = sorted(glob.glob("results/table[1-5].csv"))
         produced = []
         for p in paths:
-            produced += read_rows(p, PRODUCED_COLUMNS[:6])
+            rows = read_rows(p, PRODUCED_COLUMNS[:6])
+            if not rows:
+                raise ResultsError(f"{p}: no rows (a header only); nothing to compare")
+            for r in rows:
+                check_known(r, p)
+            produced += rows
+        unknown = [t for t in FLAGS.tables or () if t not in TABLES]
+        if unknown:
+            raise ResultsError(
+                f"--tables: unknown {', '.join(unknown)} (known: {', '.join(TABLES)})"
+            )
     except ResultsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -235,7 +251,7 @@ def main(argv):
 
 
 def run() -> None:
-    app.run(lambda argv: sys.exit(main(argv)))
+    cli.run(main)
 
 
 if __name__ == "__main__":

@@ -28,12 +28,11 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 from absl import app, flags
 
-from lrcn_tf import configs
+from lrcn_tf import cli, configs
 from lrcn_tf.evaluation import activity as ev
 from lrcn_tf.results import PRODUCED_COLUMNS, read_rows, result_row, update_results
 from lrcn_tf.tasks.base import Data
@@ -62,17 +61,25 @@ def _check_flags() -> None:
             raise app.UsageError(f"--{name}={','.join(given)}: choose from {', '.join(allowed)}")
 
 
-def _prepared_data(s: common.Setup) -> Path:
+def _prepared_data(s: common.Setup, splits: list[int]):
     from lrcn_tf.data.ucf101 import format as ucf101
 
-    if s.synthetic and not FLAGS.data_dir:
-        from lrcn_tf.data.embedded import ensure_ucf101
-
-        ensure_ucf101(s.data_dir)
-    info = ucf101.load_info(s.data_dir)  # raises, naming the folder, if it is not prepared
+    common.prepared_data(s, "table1")  # the folder holds --dataset (made in the cache if embedded)
+    info = ucf101.load_info(s.data_dir)
     if "flow" in FLAGS.inputs and info.flow == "none":
         raise app.UsageError(f"{s.data_dir} was prepared without flow; use --inputs rgb")
-    return s.data_dir
+    for split in splits:  # preflight: every split asked for can be trained and scored
+        if split not in info.splits:
+            raise ucf101.UCF101FormatError(
+                f"{s.data_dir}: no split {split} (this folder has splits {sorted(info.splits)})"
+            )
+        for subset in ("train", "test"):
+            if not ucf101._split_videos(info, split, subset):
+                raise ucf101.UCF101FormatError(
+                    f"{s.data_dir}: split {split} has no {subset} video prepared ok (see "
+                    f"{s.data_dir / 'manifest.csv'})"
+                )
+    return info
 
 
 def _all_splits(output, dataset: str, preset: str) -> list[dict]:
@@ -87,8 +94,19 @@ def _all_splits(output, dataset: str, preset: str) -> list[dict]:
             parts = [splits[f"split{i}"] for i in (1, 2, 3)]
             value = float(np.mean([p["value"] for p in parts]))
             run_id = "+".join(p["run_id"] for p in parts)
+            missing = sum(int(p.get("missing_test_videos") or 0) for p in parts)
             rows.append(
-                result_row("table1", row, "all_splits", metric, dataset, value, run_id, preset)
+                result_row(
+                    "table1",
+                    row,
+                    "all_splits",
+                    metric,
+                    dataset,
+                    value,
+                    run_id,
+                    preset,
+                    missing_test_videos=missing,
+                )
             )
     return rows
 
@@ -103,16 +121,23 @@ def _strategy():
     return strategy
 
 
+def _config(model: str, modality: str, split: int, s: common.Setup):
+    return configs.build(f"table1/{model}/{modality}", s.preset, [f"split={split}", *s.overrides])
+
+
 def main(argv: list[str]) -> int:
     del argv
     start = time.time()
     _check_flags()
     s = common.setup()
-    data = Data(s.dataset, _prepared_data(s))
+    splits = [1, 2, 3] if FLAGS.split == "all" else [int(FLAGS.split)]
+    for split in splits:  # a bad --set is named before any data is made or read
+        for model, modality in ((m, d) for m in MODELS for d in FLAGS.inputs):
+            _config(model, modality, split, s)
+    _prepared_data(s, splits)
     from lrcn_tf.tasks import activity  # TensorFlow import after the flags are read
 
-    strategy = _strategy()
-    splits = [1, 2, 3] if FLAGS.split == "all" else [int(FLAGS.split)]
+    data, strategy = Data(s.dataset, s.data_dir), _strategy()
     wanted = [m for m in MODELS if m in FLAGS.models]
     curves = {}
     for split in splits:
@@ -120,23 +145,24 @@ def main(argv: list[str]) -> int:
         for modality in FLAGS.inputs:
             # LRCN starts from the single-frame model's CNN, so that one is always trained first.
             for model in ("single_frame", *[m for m in wanted if m != "single_frame"]):
-                cfg = configs.build(
-                    f"table1/{model}/{modality}", s.preset, [f"split={split}", *s.overrides]
-                )
+                cfg = _config(model, modality, split, s)
                 init = done.get(("single_frame", modality)) if cfg.is_lrcn else None
                 done[model, modality] = activity.run_row(
                     cfg, data, s.workdir, init=init, strategy=strategy
                 )
                 common.print_result("table1", done[model, modality])
         results = [r for (m, _), r in done.items() if m in wanted]
-        if {"rgb", "flow"} <= set(FLAGS.inputs):
-            for model in wanted:
-                fused = activity.fuse_rows(done[model, "rgb"], done[model, "flow"], s.workdir)
-                curves[f"{model} split{split}"] = (fused.rgb_weights, fused.sweep)
-                common.print_result("table1", fused)
-                results.append(fused)
-        # After every split, so a kill keeps the finished ones.
-        update_results(s.output, common.csv_rows("table1", results, s))
+        for model in wanted if {"rgb", "flow"} <= set(FLAGS.inputs) else ():
+            rgb, flow = done[model, "rgb"], done[model, "flow"]
+            fused = activity.fuse_rows(
+                rgb, flow, s.workdir, _config(model, "rgb", split, s).fusion_third
+            )
+            curves[f"{model} split{split}"] = (fused.rgb_weights, fused.sweep)
+            common.print_result("table1", fused)
+            results.append(fused)
+        missing = max(r.missing_test_videos for r in done.values())
+        rows = common.csv_rows("table1", results, s, missing_test_videos=missing)
+        update_results(s.output, rows)  # after every split, so a kill keeps the finished ones
     mean_rows = _all_splits(s.output, s.dataset, s.preset)
     if mean_rows:
         update_results(s.output, mean_rows)
@@ -145,9 +171,9 @@ def main(argv: list[str]) -> int:
         print(f"fusion sweep: {plot}")
     print(f"wrote {s.output} after {time.time() - start:.0f} s")
     if FLAGS.compare:
-        common.print_comparison(s.output, ["table1"])
+        return common.print_comparison(s.output, ["table1"])
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

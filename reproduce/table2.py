@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import time
 
-from absl import app, flags
+from absl import flags
 
-from lrcn_tf import configs
+from lrcn_tf import cli, configs
 from lrcn_tf.results import update_results
 from lrcn_tf.tasks.base import Data
 from reproduce import common
@@ -55,10 +55,7 @@ def main(argv: list[str]) -> int:
     # --seed sets the seeds of both captioner training stages.
     s = common.setup(seed_fields=("captioner.stage1.seed", "captioner.stage2.seed"))
     cfg = configs.build("table2/lrcn_2f", s.preset, s.overrides)
-    if s.synthetic and not FLAGS.data_dir:
-        from lrcn_tf.data import embedded
-
-        embedded.ensure_captions(s.data_dir, s.dataset)
+    common.prepared_data(s, "table2")  # the folder holds --dataset (made in the cache if embedded)
     from lrcn_tf.tasks import retrieval  # TensorFlow import after the flags are read
 
     result = retrieval.run_row(cfg, Data(s.dataset, s.data_dir), s.workdir)
@@ -74,9 +71,9 @@ def main(argv: list[str]) -> int:
     )
     print(f"table2 done in {time.time() - start:.0f} s")
     if FLAGS.compare:
-        common.print_comparison(s.output, ["table2"])
+        return common.print_comparison(s.output, ["table2"])
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -31,9 +31,9 @@ import json
 import time
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
-from lrcn_tf import configs, runtime
+from lrcn_tf import cli, configs, runtime
 from lrcn_tf.configs.table3 import VARIANTS
 from lrcn_tf.results import update_results
 from lrcn_tf.tasks.base import Data
@@ -101,14 +101,11 @@ def main(argv: list[str]) -> int:
     start = time.time()
     # This table's configs have one seed per training stage: --seed sets them all.
     s = common.setup(seed_fields=("stage1.seed", "stage2.seed", "encoder.pretext_train.seed"))
-    if s.synthetic and not FLAGS.data_dir:
-        from lrcn_tf.data import embedded
-
-        embedded.ensure_captions(s.data_dir, s.dataset)
     overrides = list(s.overrides)
     if FLAGS.beam_size is not None:
         overrides.append(f"beam_size={FLAGS.beam_size}")
     cfg = configs.build(f"table3/lrcn_{FLAGS.variant}", s.preset, overrides)
+    common.prepared_data(s, "table3")  # the folder holds --dataset (made in the cache if embedded)
     from lrcn_tf.tasks import captioning  # TensorFlow import after the flags are read
 
     result = captioning.run_row(
@@ -124,9 +121,9 @@ def main(argv: list[str]) -> int:
     )
     print(f"table3 done in {time.time() - start:.0f} s")
     if FLAGS.compare:
-        common.print_comparison(s.output, ["table3"])
+        return common.print_comparison(s.output, ["table3"])
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from lrcn_tf import runtime
+from lrcn_tf import cli, runtime
 from lrcn_tf.evaluation import human_eval
 from lrcn_tf.evaluation.captioning import (
     CaptionMetricsError,
@@ -173,7 +173,7 @@ def aggregate() -> int:
         print(f"  {m:<10}{means}")
     print(f"wrote {FLAGS.output} (run {run.id})")
     if FLAGS.compare:
-        common.print_comparison(Path(FLAGS.output), ["table4"])
+        return common.print_comparison(Path(FLAGS.output), ["table4"])
     return 0
 
 
@@ -193,4 +193,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -19,9 +19,9 @@ t5_decoder_beats_encoder_decoder are reported by the comparison at the end. Gold
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 
-from lrcn_tf import configs
+from lrcn_tf import cli, configs
 from lrcn_tf.results import update_results
 from lrcn_tf.tasks.base import Data
 from reproduce import common
@@ -45,25 +45,22 @@ flags.DEFINE_enum(
 def main(argv: list[str]) -> int:
     del argv
     s = common.setup()
-    if s.synthetic:
-        from lrcn_tf.data import embedded
-
-        embedded.ensure_tacos(s.data_dir)
+    names = list(DECODERS.values()) if FLAGS.decoder == "all" else [DECODERS[FLAGS.decoder]]
+    cfgs = [configs.build(name, s.preset, s.overrides) for name in names]  # bad --set: now
+    common.prepared_data(s, "table5")  # --data_dir is only read; embedded data: in the cache
     from lrcn_tf.tasks import video_description  # TensorFlow import after the flags are read
 
-    names = list(DECODERS.values()) if FLAGS.decoder == "all" else [DECODERS[FLAGS.decoder]]
     results = []
-    for name in names:
-        cfg = configs.build(name, s.preset, s.overrides)
+    for cfg in cfgs:
         results.append(video_description.run_row(cfg, Data(s.dataset, s.data_dir), s.workdir))
         common.print_result("table5", results[-1])
         # SPEC.md names the setting "test"; a --set eval_split=val run says so in its setting.
         rows = [r for r in common.csv_rows("table5", results, s) if r["metric"] == "bleu4"]
         update_results(s.output, rows)  # after every row, so a kill keeps the finished ones
     if FLAGS.compare:
-        common.print_comparison(s.output, ["table5"])
+        return common.print_comparison(s.output, ["table5"])
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -11,7 +11,8 @@ from lrcn_tf.data import text
         ("Two dogs play", ["two", "dogs", "play"]),
         ("  The dog's ball.  ", ["the", "dog", "'", "s", "ball"]),
         ("Wait... what.", ["wait", "...", "what"]),  # only one final "." token is dropped
-        ("end .", ["end"]),
+        ("end .", ["end", "."]),  # a final " ." is not "." (the original keeps it)
+        ("end.", ["end"]),
         ("", []),
     ],
 )

@@ -204,6 +204,8 @@ def test_claims_over_several_seeds_count_the_seeds_they_hold_in():
 
     out = {v["claim"]: v for v in verdicts(rows("1", 25.0) + rows("2", 15.0) + rows("3", 21.0))}
     assert out["t5_prob_beats_max"]["verdict"] == "2 of 3 seeds"
+    mean, lo, hi = out["t5_prob_beats_max"]["interval"]  # margins 5, -5, 1
+    assert mean == pytest.approx(1 / 3) and lo < -5 < 5 < hi
     assert "seed 2: bleu4 lstm_dec_crf_prob 15.00" in out["t5_prob_beats_max"]["why"]
     assert out["t5_decoder_beats_encoder_decoder"]["verdict"] == "N/A"
 
@@ -223,3 +225,66 @@ def test_cli_names_a_bad_csv_and_writes_nothing(tmp_path):
     assert proc.returncode == 2
     assert f"error: {bad}:2: value 'abc' is not a number" in proc.stderr
     assert not (tmp_path / "i.html").exists()
+
+
+def test_table1_strip_shows_test_videos_frames_and_flow_with_their_classes(tmp_path):
+    from lrcn_tf.data.embedded import ensure_ucf101
+    from lrcn_tf.data.ucf101 import format as ucf101
+    from lrcn_tf.report import samples
+    from lrcn_tf.report.tables import build_groups
+
+    data = ensure_ucf101(
+        tmp_path / "syn", num_classes=2, num_groups=10, clips_per_group=1, workers=1, progress=False
+    )
+    test = ucf101.split_videos(data, 1, "test")
+    labels = np.array([v.label for v in test])
+    wrong = np.eye(2)[1 - labels]
+    wrong[::2] = np.eye(2)[labels[::2]]  # every other video right
+    workdir = tmp_path / "runs"
+    for metric in ("rgb", "flow"):
+        d = _run_folder(workdir, f"sf-{metric}", {"data_dir": str(data)}, (labels, wrong))
+        np.savez(
+            d / "scores.npz",
+            videos=np.array([v.name for v in test]),
+            labels=labels,
+            scores=wrong.astype(np.float32),
+        )
+    rows = [
+        {
+            "table": "table1",
+            "row": "single_frame",
+            "setting": "split1",
+            "metric": m,
+            "dataset": "synthetic_ucf101",
+            "value": 50.0,
+            "run_id": f"sf-{m}",
+            "preset": "smoke",
+        }
+        for m in ("rgb", "flow")
+    ]
+    (g,) = build_groups(rows, [])
+    strip, modalities = samples.table1_strip(g, workdir, "single_frame", "rgb")
+    assert modalities == ["rgb", "flow"] and len(strip) == 4
+    label, images = strip[0]
+    assert len(images) == 8 and images[0].ndim == 3 and images[0].shape[2] == 3
+    classes = ucf101.load_info(data).classes
+    assert "(right)" in strip[0][0] and "(WRONG)" in strip[-1][0]
+    assert f"true: {classes[labels[0]]}" in label
+
+
+def test_every_claims_reason_gives_its_margin():
+    """claims_view reads each claim's margin from its reason: every claim must keep the format."""
+    from lrcn_tf.evaluation import claims
+    from lrcn_tf.report.claims_view import margin
+    from lrcn_tf.results import read_rows
+
+    paper = [
+        r for r in read_rows("results/expected.csv", ["value"]) if r["source"].startswith("paper")
+    ]
+    for ds, values in claims.values_by_dataset(paper).items():
+        for claim_id, _, verdict, why in claims.evaluate(values):
+            if verdict == claims.NA:
+                continue
+            m = margin(why)
+            assert m is not None, (claim_id, why)
+            assert (m >= 0) == (verdict == claims.HOLDS), (ds, claim_id, why)

@@ -32,7 +32,6 @@ def data_dir(tmp_path_factory):
 
 def _row(name, data_dir, workdir, init=None, extra=()):
     from lrcn_tf.tasks import activity as task
-
     from lrcn_tf.tasks.base import Data
 
     cfg = build(name, "smoke", [*FAST, *extra])

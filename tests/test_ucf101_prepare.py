@@ -150,7 +150,10 @@ def test_allow_failures_and_bad_flags(release, prepared, capsys):
     f = _flags(src=str(release[0]), splits=str(release[1]), out=str(out), videos_per_shard=3)
     assert prepare_cli.run_ucf101(f) == 1
     assert prepare_cli.run_ucf101(_flags(**{**vars(f), "allow_failures": True})) == 0
-    assert "(0 processed now" in capsys.readouterr().out
+    # A rerun retries the failed videos: only the shards that hold one are rebuilt.
+    sides = [json.loads(p.read_text()) for p in (out / "shards").glob("*.json")]
+    retried = sum(len(rows) for rows in sides if any(r["status"] != "ok" for r in rows))
+    assert 0 < retried and f"({retried} processed now" in capsys.readouterr().out
     with pytest.raises(ucf101_prepare.PrepareError, match="needs --src"):
         prepare_cli.run_ucf101(_flags(out=str(out)))
     with pytest.raises(ucf101_prepare.PrepareError, match="--min_size '240'"):
@@ -187,9 +190,12 @@ def test_resume_after_an_interrupted_prepare(release, prepared, tmp_path, monkey
     summary = ucf101_prepare.prepare(
         *release, out, min_size=None, videos_per_shard=3, progress=False
     )
-    first_shard_videos = len(json.loads(shards.sidecar(out, calls[0]).read_text()))
-    assert summary["videos_done"] == 12 - first_shard_videos
-    assert first.stat().st_mtime_ns == mtime and not list((out / "shards").glob("**/*.tmp"))
+    first_rows = json.loads(shards.sidecar(out, calls[0]).read_text())
+    # The finished shard is skipped, unless it holds a failed video (a rerun retries those).
+    first_ok = all(r["status"] == "ok" for r in first_rows)
+    assert summary["videos_done"] == 12 - (len(first_rows) if first_ok else 0)
+    assert (first.stat().st_mtime_ns == mtime) == first_ok
+    assert not list((out / "shards").glob("**/*.tmp"))
     assert (out / "manifest.csv").read_text() == (prepared[0] / "manifest.csv").read_text()
     with pytest.raises(ucf101_prepare.PrepareError, match="other options"):
         ucf101_prepare.prepare(
@@ -233,3 +239,65 @@ def test_test_clips_follow_the_protocol(prepared):
         for i, v in enumerate(videos):
             n = v.num_frames - minus
             assert seen[i] == list(range(len(up.test_clip_starts(n)))), (v.name, seen[i])
+
+
+def test_rerun_retries_failed_videos_only(tmp_path):
+    src, lists = build_release(tmp_path / "ucf")
+    out = tmp_path / "out"
+    first = ucf101_prepare.prepare(
+        src, lists, out, min_size=None, videos_per_shard=1, progress=False
+    )
+    assert first["failed"] == len(BAD)
+    side = {p.stem: json.loads(p.read_text()) for p in (out / "shards").glob("*.json")}
+    mtimes = {n: ucf101.shard_file(out, "rgb", n).stat().st_mtime_ns for n in side}
+    # The user fixes one file (the missing one) and reruns the same command.
+    fixed = "HammerThrow/v_HammerThrow_g01_c02.avi"
+    (src / fixed).write_bytes((src / "HammerThrow/v_HammerThrow_g01_c01.avi").read_bytes())
+    again = ucf101_prepare.prepare(
+        src, lists, out, min_size=None, videos_per_shard=1, progress=False
+    )
+    assert again["failed"] == len(BAD) - 1 and fixed not in again["failures"]
+    rows = {r["video"]: r for r in ucf101.read_manifest(out / "manifest.csv")}
+    assert rows[fixed]["status"] == "ok" and fixed in ucf101.load_info(out).videos
+    failing = {n for n, rs in side.items() if any(r["status"] != "ok" for r in rs)}
+    assert again["videos_done"] == sum(len(side[n]) for n in failing)
+    assert len(failing) == len(BAD) < len(side)
+    for n in side:  # shards of ok videos are not touched
+        rebuilt = ucf101.shard_file(out, "rgb", n).stat().st_mtime_ns != mtimes[n]
+        assert rebuilt == (n in failing), n
+
+
+@pytest.mark.parametrize("case", ["overlap", "empty_train", "empty_test"])
+def test_split_lists_with_overlap_or_nothing_are_refused(tmp_path, case):
+    src, lists = build_release(tmp_path / "ucf")
+    train, test = lists / "trainlist01.txt", lists / "testlist01.txt"
+    if case == "overlap":
+        moved = train.read_bytes().split(b"\r\n")[1].split(b" ")[0]
+        test.write_bytes(test.read_bytes() + moved + b"\r\n")
+        n = len(test.read_bytes().split(b"\r\n")) - 1
+        match = f"testlist01.txt:{n}: {moved.decode()} is also in trainlist01.txt"
+    else:
+        (train if case == "empty_train" else test).write_bytes(b"\r\n")
+        match = f"{'train' if case == 'empty_train' else 'test'}list01.txt:1: no videos listed"
+    with pytest.raises(ucf101.UCF101FormatError, match=match):
+        ucf101_prepare.prepare(src, lists, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_evaluation_counts_the_test_videos_it_cannot_score(prepared, tmp_path, capsys):
+    from lrcn_tf import runtime
+    from lrcn_tf.tasks import activity as task
+
+    out, _ = prepared
+    scored, missing = task.test_coverage(out, 1)
+    failed_tests = sorted(v for v in BAD if "_g01_" in v)  # the test list is group 1
+    assert sorted(missing) == failed_tests and len(scored) == 6 - len(failed_tests)
+    run = runtime.Run(tmp_path, "table1", {"row": "x"})
+    assert task.report_coverage(run, out, 1) == len(failed_tests)
+    record = json.loads(run.path("test_videos.json").read_text())
+    assert (record["scored"], record["missing"]) == (len(scored), len(failed_tests))
+    assert record["missing_videos"] == missing
+    err = capsys.readouterr().err
+    assert f"warning: {len(failed_tests)} of 6 test videos of split 1 were not prepared" in err
+    with pytest.raises(ucf101.UCF101FormatError, match="no split 2"):
+        task.test_coverage(out, 2)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from lrcn_tf.data import embedded
+from lrcn_tf.data import embedded, folders
 from lrcn_tf.data.ucf101 import format as ucf101
 from lrcn_tf.data.ucf101 import synthetic as syn
 from lrcn_tf.data.ucf101.motion import (
@@ -130,6 +130,11 @@ def test_ensure_redoes_a_partial_folder_left_with_other_parameters(tmp_path):
     small = dict(num_classes=2, num_groups=8, clips_per_group=1)
     stale = syn.SyntheticSpec(num_classes=2, num_groups=8, clips_per_group=(1, 1), seed=7)
     syn.generate(tmp_path / "d.partial" / "raw", stale, progress=False)  # a killed other call
+    # Without lrcn_tf's owner marker the folder is not ours: refused, and left as it is.
+    with pytest.raises(ValueError, match="not an lrcn_tf synthetic_ucf101 folder"):
+        embedded.ensure_ucf101(tmp_path / "d", **small, workers=1, progress=False)
+    assert (tmp_path / "d.partial" / "raw" / "synthetic.json").exists()
+    folders.mark_owned(tmp_path / "d.partial", "synthetic_ucf101")  # as a killed call leaves it
     out = embedded.ensure_ucf101(tmp_path / "d", **small, workers=1, progress=False)
     assert out == tmp_path / "d" and not (tmp_path / "d.partial").exists()
     assert '"seed": 0' in (out / "raw" / "synthetic.json").read_text()

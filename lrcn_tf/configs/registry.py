@@ -17,12 +17,14 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from lrcn_tf.errors import UserError
+
 PRESETS = ("smoke", "default", "paper")
 
 _FACTORIES: dict[str, Callable[[str], Any]] = {}
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """An unknown config name, preset or field, or a value that breaks a config rule."""
 
 

@@ -14,6 +14,9 @@ Presets
       single frame flow lr 0.001 step 20000 iters 50000 no clip  128 frames
       LRCN rgb          lr 0.001 step 10000 iters 30000 clip 5   24 clips x 16 frames
       LRCN flow         lr 0.001 step 20000 iters 70000 clip 15  24 clips x 16 frames
+  BGR input (flow x in channel 2), random fillers of the prototxt, the single-frame test on
+  every frame once, the LRCN test's final clip counted twice, fusion weight 0.33: the
+  authors' files, see docs/recipe.md (with the defect switches, `defect_*`, all off).
   (LRCN-fc7 had no published solver; it uses LRCN's.) The original started from ImageNet
   weights of the hybrid net, which are not public in a Keras format: pass converted ones with
   `--set backbone_weights=FILE.npz` (see lrcn_tf.models.backbones.load_weights); without them
@@ -67,6 +70,26 @@ class Table1Config:
     eval_per_video: bool = True
     eval_batch_clips: int = 4
     init_from_single_frame: bool = True
+    # "bgr": the model sees Caffe's channel order, as the original nets did (flow: x in
+    # channel 2, magnitude in 0); converted Caffe weights need it. "rgb": as decoded.
+    channel_order: str = "rgb"
+    # single_frame only: test every frame once (on test_crops crops), as the original's
+    # single-frame test did, instead of test_clip_length clips every test_stride frames.
+    test_every_frame: bool = False
+    # The original test's clip starts: range(0, frames, test_stride), those that would run
+    # past the end replaced by the final clip (so it is averaged twice).
+    test_final_clip_twice: bool = False
+    fusion_third: float = 1 / 3  # RGB weight of the fusion_third row (0.33 in the original code)
+    # Known defects of the original code, each off by default (docs/recipe.md). Training data
+    # layer (LRCN only; the single-frame ImageData layer had neither):
+    defect_train_red_mean: bool = False  # red mean 128.68 instead of 123.68
+    defect_train_crop_only_when_mirroring: bool = False  # unmirrored clips squashed, not cropped
+    # The original test script (classify_video.py):
+    defect_test_red_mean: bool = False  # red mean 128.68 at test (both models)
+    defect_test_unsorted_frames: bool = False  # frames from an unsorted glob (both models)
+    defect_test_lrcn_flow_mirror: bool = False  # LRCN flow: mirrored crops keep x
+    defect_test_single_frame_flow_mirror: bool = False  # single-frame flow: x inverted on
+    # every crop of each 16-frame batch's frames 1..15 (unmirrored ones included)
     train: TrainConfig = TrainConfig()
 
     @property
@@ -106,6 +129,62 @@ class Table1Config:
             raise ConfigError(f"{self.model} needs train_clip_length >= 2 to learn over time")
         if self.is_lrcn and self.lstm_units < 1:
             raise ConfigError("lstm_units must be >= 1")
+        if self.channel_order not in CHANNEL_ORDERS:
+            raise ConfigError(
+                f"channel_order {self.channel_order!r}: choose one of {', '.join(CHANNEL_ORDERS)}"
+            )
+        if not 0 <= self.fusion_third <= 1:
+            raise ConfigError(f"fusion_third {self.fusion_third}: an RGB weight in [0, 1]")
+
+    def applies(self, field: str) -> bool:
+        """Whether `field` changes this row: fields of the other model kind do not (so that
+        one `--set` for the whole table leaves the rows it does not concern untouched)."""
+        if field in LRCN_ONLY:
+            return self.is_lrcn
+        if field in SINGLE_FRAME_ONLY:
+            return not self.is_lrcn
+        return True
+
+    @property
+    def test_protocol(self) -> dict:
+        """The test_clips arguments of this row's test protocol (defects included)."""
+        every_frame = self.test_every_frame and not self.is_lrcn
+        flow_mirror = "invert"
+        if self.is_lrcn and self.defect_test_lrcn_flow_mirror:
+            flow_mirror = "keep"
+        if every_frame and self.defect_test_single_frame_flow_mirror:
+            flow_mirror = "script"
+        return {
+            "clip_length": 1 if every_frame else self.test_clip_length,
+            "stride": 1 if every_frame else self.test_stride,
+            "crops": "ten" if self.test_crops == 10 else "center",
+            "final_clip_twice": self.test_final_clip_twice,
+            "caffe_red_mean": self.defect_test_red_mean,
+            "unsorted_frames": self.defect_test_unsorted_frames,
+            "flow_mirror": flow_mirror,
+        }
+
+
+CHANNEL_ORDERS = ("rgb", "bgr")
+# Fields that change only LRCN rows, or only single-frame rows.
+LRCN_ONLY = (
+    "lstm_units",
+    "lstm_input_dropout",
+    "lstm_init",
+    "init_from_single_frame",
+    "defect_train_red_mean",
+    "defect_train_crop_only_when_mirroring",
+    "defect_test_lrcn_flow_mirror",
+)
+SINGLE_FRAME_ONLY = ("test_every_frame", "defect_test_single_frame_flow_mirror")
+DEFECTS = (
+    "defect_train_red_mean",
+    "defect_train_crop_only_when_mirroring",
+    "defect_test_red_mean",
+    "defect_test_unsorted_frames",
+    "defect_test_lrcn_flow_mirror",
+    "defect_test_single_frame_flow_mirror",
+)
 
 
 # (stepsize, max_iter, clip_gradients, batch) of the original solvers.
@@ -142,8 +221,17 @@ def _factory(model: str, modality: str, preset: str) -> Table1Config:
             modality=modality,
             crop_size=227,
             train_clip_length=16 if lrcn else 1,
-            # Real videos have ~20 clips x 10 crops: stream 4 clips (640 frames) a pass.
+            # Real videos have ~20 clips x 10 crops: stream 4 clips (640 frames) a pass; the
+            # single-frame test streams 16 frames x 10 crops a pass, as the original script.
             eval_per_video=False,
+            eval_batch_clips=4 if lrcn else 16,
+            # The authors' files (reference/original_recipes.md, audit corrections): BGR
+            # input, the single-frame test on every frame once, the LRCN test's final clip
+            # counted twice, fusion weight 0.33.
+            channel_order="bgr",
+            test_every_frame=not lrcn,
+            test_final_clip_twice=True,
+            fusion_third=0.33,
             train=train,
         )
     # Embedded data, from scratch on a CPU in minutes. Kept from the original: SGD with

@@ -15,6 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
+from lrcn_tf.data import folders
 from lrcn_tf.data.captions import format as captions
 from lrcn_tf.data.captions import prepare as captions_prepare
 from lrcn_tf.data.captions import synthetic as synthetic_captions
@@ -62,21 +63,25 @@ def ensure_ucf101(
     out_dir = Path(out_dir)
     wanted = json.loads(json.dumps(dataclasses.asdict(spec)))
     if out_dir.exists() and _older_format(out_dir):
-        shutil.rmtree(out_dir)  # our own cache, written by an older version: remake it
+        folders.adopt_cached(out_dir, "synthetic_ucf101")
+        folders.remove_owned(out_dir, "synthetic_ucf101")  # ours, an older version: remake it
     if out_dir.exists():
         info = ucf101.load_info(out_dir)
         if info.synthetic != wanted or info.flow != flow:
-            raise ValueError(
+            raise folders.DataFolderError(
                 f"{out_dir} holds {info.dataset} made with {info.synthetic} (flow {info.flow}), not "
                 f"{wanted} (flow {flow}); delete it or use another folder"
             )
         return out_dir
     partial = out_dir.with_name(out_dir.name + ".partial")
+    folders.adopt_cached(partial, "synthetic_ucf101")
     kwargs = dict(flow=flow, workers=workers or os.cpu_count() or 1, progress=progress)
     try:
         summary = prepare_synthetic_ucf101(partial, spec, **kwargs)  # resumes a killed call's work
     except ValueError:  # a killed call with other parameters left it: ours to redo
-        shutil.rmtree(partial)
+        if folders.owner(partial) is None:
+            raise  # not ours (the claim refused it): left as it is
+        folders.remove_owned(partial, "synthetic_ucf101")
         summary = prepare_synthetic_ucf101(partial, spec, **kwargs)
     if summary["failed"]:  # generated videos never fail unless something is broken
         raise RuntimeError(f"synthetic_ucf101: {summary['text']}")
@@ -94,6 +99,7 @@ def _older_format(out_dir: Path) -> bool:
 
 def prepare_synthetic_ucf101(out, spec, **kwargs) -> dict:
     """Generates synthetic_ucf101 into `out`/raw (resumable), then prepares it into `out`."""
+    ucf101_prepare.claim_folder(out, "synthetic_ucf101")  # before writing raw/ into it
     src, splits = synthetic_ucf101.generate(
         Path(out) / "raw", spec, progress=kwargs.get("progress", True)
     )
@@ -129,14 +135,15 @@ def ensure_captions(
     if info_path.exists():
         have = json.loads(info_path.read_text()).get("source", {}).get("generated")
         if have != params:
-            raise ValueError(
+            raise folders.DataFolderError(
                 f"{data_dir} holds {dataset} made with {have}, not {params}; use another "
                 "--data_dir or delete it"
             )
         return data_dir
     captions_prepare.check_replaceable(data_dir)
     work = data_dir.with_name(data_dir.name + ".generating")
-    shutil.rmtree(work, ignore_errors=True)
+    captions_prepare.remove_ours(work)
+    folders.mark_owned(work, dataset)
     karpathy, image_root = synthetic_captions.write_dataset(
         work / "raw", dataset, sizes, image_size, seed
     )
@@ -149,7 +156,7 @@ def ensure_captions(
     if data_dir.exists():
         data_dir.rmdir()  # empty (checked above)
     os.replace(work / "prepared", data_dir)
-    shutil.rmtree(work, ignore_errors=True)
+    captions_prepare.remove_ours(work)
     return data_dir
 
 
@@ -159,25 +166,47 @@ def ensure_captions(
 def ensure_tacos(data_dir: str | Path, seed: int = synthetic_tacos.DEFAULT_SEED) -> Path:
     """Generates and prepares `synthetic_tacos` into `data_dir` unless it is already complete.
 
-    Work happens in a sibling temp folder that is renamed into place at the end, so a killed
-    run never leaves a half dataset that a later run would accept.
+    Work happens in a sibling temp folder (marked as lrcn_tf's) that is renamed into place at
+    the end, so a killed run never leaves a half dataset that a later run would accept. An
+    existing `data_dir` is only ever replaced when lrcn_tf made it (lrcn_tf.data.folders).
     """
     data_dir = Path(data_dir)
     if (data_dir / tacos.MANIFEST).exists():
         return data_dir
+    if data_dir.exists() and any(data_dir.iterdir()):
+        folders.adopt_cached(data_dir, "synthetic_tacos")
+        folders.remove_owned(data_dir, "synthetic_tacos")  # raises for anything not ours
     tmp = data_dir.with_name(f".{data_dir.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    folders.remove_owned(tmp)
+    folders.mark_owned(tmp, "synthetic_tacos")
     try:
         raw = synthetic_tacos.generate(tmp / "raw" / "synthetic_tacos.jsonl", seed)
         tacos_prepare.prepare(raw, tmp, dataset="synthetic_tacos")
-        if data_dir.exists() and not (data_dir / tacos.MANIFEST).exists():
-            shutil.rmtree(data_dir)  # an incomplete folder left by an older version
         try:
-            os.replace(tmp, data_dir)
+            os.replace(tmp, data_dir)  # onto an empty folder or none
         except OSError:
             if not (data_dir / tacos.MANIFEST).exists():
                 raise
             # Another process finished the same (deterministic) dataset first: use theirs.
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if folders.owner(tmp) is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return data_dir
+
+
+# -- any embedded dataset ------------------------------------------------------------------------
+
+
+def ensure(dataset: str, folder: str | Path) -> Path:
+    """Generates and prepares the embedded `dataset` into `folder` unless it is there.
+
+    `folder` is the cache's (`$LRCN_DATA_DIR/<dataset>`): the programs never generate into a
+    `--data_dir` the user gave (that folder is only read).
+    """
+    if dataset == "synthetic_ucf101":
+        return ensure_ucf101(folder)
+    if dataset == "synthetic_tacos":
+        return ensure_tacos(folder)
+    if dataset in captions_prepare.SYNTHETIC:
+        return ensure_captions(folder, dataset)
+    raise folders.DataFolderError(f"{dataset} is not an embedded dataset; give --data_dir")

@@ -3,8 +3,9 @@
 Rules of the authors' `examples/coco_caption/coco_to_hdf5_data.py` (reference/original_recipes.md):
 
 - tokenise: split on runs of non-word characters (`re.split(r"(\\W+)")`, the runs themselves
-  kept as tokens when they are not only white space, e.g. "," or "'"), lower-case, and drop one
-  final "." token;
+  kept as tokens when they are not only white space, e.g. "," or "'"), lower-case, and drop a
+  final token that is exactly "." (a final " ." keeps its space there, so it stays, as ".");
+  tokens are stripped of white space (the original strips them when it counts and encodes);
 - vocabulary: every word seen at least 5 times in the *training* captions, sorted by count
   (descending) then alphabetically, after an unknown-word token;
 - ids: 0 is end-of-sentence and is also the begin token fed at t=0; 1 is `<unk>`; words
@@ -38,19 +39,20 @@ _SPLIT = re.compile(r"(\W+)")
 
 
 def tokenize(sentence: str) -> list[str]:
-    """The original tokeniser: non-word runs split (and kept), lower case, final "." dropped.
-
-    Deviation: the original kept a punctuation run with its surrounding spaces (", " is a
-    different token from ","); we strip white space from every token so that "," is one token
-    however it is spaced.
+    """The original tokeniser (`split_sentence` of coco_to_hdf5_data.py): non-word runs split
+    (and kept), lower case; a final token that is exactly "." is dropped. The original split
+    tokens with their surrounding spaces and stripped them only when it counted and encoded
+    them: so a final " ." (space, full stop) is not exactly "." and is kept, as ".".
 
     >>> tokenize("A man, riding a horse.")
     ['a', 'man', ',', 'riding', 'a', 'horse']
+    >>> tokenize("A man riding a horse .")
+    ['a', 'man', 'riding', 'a', 'horse', '.']
     """
-    tokens = [t.strip().lower() for t in _SPLIT.split(sentence.strip()) if t.strip()]
-    if tokens and tokens[-1] == ".":
-        tokens = tokens[:-1]
-    return tokens
+    raw = [t.lower() for t in _SPLIT.split(sentence.strip()) if t.strip()]
+    if raw and raw[-1] == ".":
+        raw = raw[:-1]
+    return [t.strip() for t in raw]
 
 
 class Vocabulary:

@@ -27,6 +27,7 @@ import warnings
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from lrcn_tf.errors import UserError
 from lrcn_tf.evaluation import ptb_tokenizer
 
 METRICS = ("bleu", "meteor", "cider", "rouge_l")
@@ -38,7 +39,7 @@ TOKENIZERS = ("auto", "java", "python")
 _LINE_BREAKS = str.maketrans({c: " " for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
 
 
-class CaptionMetricsError(ValueError):
+class CaptionMetricsError(UserError):
     """Bad input to the caption metrics, or a metric that cannot run here (e.g. no Java)."""
 
 

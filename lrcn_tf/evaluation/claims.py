@@ -25,7 +25,7 @@ def _verdict(checks: list[tuple[bool, str]]) -> tuple[str, str]:
     failed = [why for ok, why in checks if not ok]
     if failed:
         return FAILS, "; ".join(failed)
-    return HOLDS, f"{len(checks)} comparison(s) hold"
+    return HOLDS, f"{len(checks)} comparison(s) hold: " + "; ".join(why for _, why in checks)
 
 
 def _get(v: Values, *key: str) -> float | None:

@@ -37,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lrcn_tf.errors import UserError
 from lrcn_tf.runtime import write_text_atomic
 
 METHODS = ("treetalk", "oxfordnet", "nn", "lrcn_fc8", "lrcn_ft")  # Table 4 rows (SPEC.md)
@@ -60,11 +61,11 @@ letter), put the same rater name in every row you fill in, and return the file.
 """
 
 
-class KitError(ValueError):
+class KitError(UserError):
     """Input that cannot make a ranking kit, or a malformed key file."""
 
 
-class FormError(ValueError):
+class FormError(UserError):
     """A returned form that is rejected; the message names the file and line."""
 
 

@@ -180,17 +180,19 @@ def hybrid_caffenet(
     conv1 96 7x7/2 -> pool 3/2 -> LRN; conv2 384 5x5/2 group 2 -> pool 3/2 -> LRN; conv3 512
     3x3 pad 1; conv4 512 3x3 pad 1 group 2; conv5 384 3x3 pad 1 group 2 -> pool 3/2; fc6, fc7
     4096 (as in lisa-caffe-public `examples/LRCN_activity_recognition`). 227x227 -> 6x6x384.
+    Random fillers as that net's prototxt (`train_test_singleFrame_RGB.prototxt`): every
+    conv and fc weight gaussian std 0.01, every bias 0.1 (not CaffeNet's).
     """
     inp = keras.Input(tuple(input_shape), name="frame")
-    x = _conv(inp, 96, 7, stride=2, name="conv1")
+    x = _conv(inp, 96, 7, stride=2, bias=0.1, name="conv1")
     x = LRN(name="norm1")(caffe_max_pool(x, 3, 2, "pool1"))
-    x = _conv(x, 384, 5, stride=2, groups=2, bias=1.0, name="conv2")
+    x = _conv(x, 384, 5, stride=2, groups=2, bias=0.1, name="conv2")
     x = LRN(name="norm2")(caffe_max_pool(x, 3, 2, "pool2"))
-    x = _conv(x, 512, 3, pad=1, name="conv3")
-    x = _conv(x, 512, 3, pad=1, groups=2, bias=1.0, name="conv4")
-    x = _conv(x, 384, 3, pad=1, groups=2, bias=1.0, name="conv5")
+    x = _conv(x, 512, 3, pad=1, bias=0.1, name="conv3")
+    x = _conv(x, 512, 3, pad=1, groups=2, bias=0.1, name="conv4")
+    x = _conv(x, 384, 3, pad=1, groups=2, bias=0.1, name="conv5")
     x = caffe_max_pool(x, 3, 2, "pool5")
-    x = _fc_head(x, fc_units, dropout, include_top, classes)
+    x = _fc_head(x, fc_units, dropout, include_top, classes, fc_std=0.01, fc_bias=0.1)
     return _finish(keras.Model(inp, x, name=name), weights)
 
 

@@ -1,14 +1,39 @@
 """The paper's claims (lrcn_tf.evaluation.claims) on the produced rows, per dataset and preset.
 
 Rows with a `seed` column holding several seeds are evaluated once per seed: the verdict is
-HOLDS in every seed, FAILS in every seed, or "k of n seeds".
+HOLDS in every seed, FAILS in every seed, or "k of n seeds", with the claim's margin (its
+tightest comparison, left side minus right side: positive where it holds) as a mean over the
+seeds and a 95% t-interval.
 """
 
 from __future__ import annotations
 
 import html
+import math
+import re
 
 from lrcn_tf.evaluation import claims
+
+# Every claim's reason lists its comparisons as "... <left> vs [name] <right>", left > right
+# (or >=) being what the paper claims; tests/test_report.py checks every claim's format.
+_COMPARISON = re.compile(r"(-?\d+\.\d+) vs (?:[\w/]+ )?(-?\d+\.\d+)")
+# Two-sided 95% Student t quantiles for 1..10 degrees of freedom; 1.96 beyond.
+_T95 = (12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23)
+
+
+def margin(why: str) -> float | None:
+    """The tightest comparison in a claim's reason: min(left - right), or None if it has none."""
+    pairs = _COMPARISON.findall(why)
+    return min(float(a) - float(b) for a, b in pairs) if pairs else None
+
+
+def interval(xs: list[float]) -> tuple[float, float, float]:
+    """(mean, low, high): the mean and its 95% t-interval (needs two or more values)."""
+    n = len(xs)
+    mean = sum(xs) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+    half = (_T95[n - 2] if n - 2 < len(_T95) else 1.96) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
 
 
 def _by_group(produced: list[dict]) -> dict[tuple[str, str], dict[str, list[dict]]]:
@@ -43,6 +68,8 @@ def verdicts(produced: list[dict]) -> list[dict]:
             else:
                 verdict = f"{held} of {len(decided)} seeds"
             why = "; ".join(f"seed {s}: {w}" if s else w for s, v, w in results if v != claims.NA)
+            margins = [m for _, v, w in results if v != claims.NA and (m := margin(w)) is not None]
+            spread = interval(margins) if len(margins) >= 2 else None
             out.append(
                 dict(
                     dataset=ds,
@@ -52,9 +79,21 @@ def verdicts(produced: list[dict]) -> list[dict]:
                     verdict=verdict,
                     why=why or "rows needed are absent",
                     seeds=len(results),
+                    interval=spread,
                 )
             )
     return out
+
+
+def _verdict_text(v: dict) -> str:
+    if v["interval"] is None:
+        return v["verdict"]
+    mean, lo, hi = v["interval"]
+    return f"{v['verdict']}; margin {mean:+.2f} [{lo:+.2f}, {hi:+.2f}] over {v['seeds']} seeds"
+
+
+def _css(verdict: str) -> str:
+    return {claims.HOLDS: "HOLDS", claims.FAILS: "FAILS", claims.NA: "NA"}.get(verdict, "MIXED")
 
 
 def claims_html(produced: list[dict]) -> str:
@@ -64,14 +103,16 @@ def claims_html(produced: list[dict]) -> str:
     trs = "".join(
         f"<tr><td>{html.escape(v['dataset'])}</td><td>{html.escape(v['preset'])}</td>"
         f"<td><code>{html.escape(v['claim'])}</code><br>{html.escape(v['statement'])}</td>"
-        f'<td class="{"NA" if v["verdict"] == claims.NA else v["verdict"].split()[0]}">'
-        f"{html.escape(v['verdict'])}</td><td>{html.escape(v['why'])}</td></tr>"
+        f'<td class="{_css(v["verdict"])}">{html.escape(_verdict_text(v))}</td>'
+        f"<td>{html.escape(v['why'])}</td></tr>"
         for v in rows
     )
     return (
         "<p>Each claim of the paper checked on our rows of one dataset and preset (N/A: the "
         "rows it needs were not run). On synthetic data a verdict says whether the pipeline "
-        "shows the paper's effect there, not whether the paper holds.</p>"
+        "shows the paper's effect there, not whether the paper holds. Where several seeds ran: "
+        "the claim's margin (its tightest comparison, left minus right) as a mean over the seeds "
+        "and a 95% t-interval.</p>"
         "<table><thead><tr><th>dataset</th><th>preset</th><th>claim</th><th>verdict</th>"
         f"<th>comparisons</th></tr></thead><tbody>{trs}</tbody></table>"
     )
@@ -82,6 +123,6 @@ def claims_md(produced: list[dict]) -> list[str]:
     for v in verdicts(produced):
         lines.append(
             f"| {v['dataset']} | {v['preset']} | `{v['claim']}`: {v['statement']} | "
-            f"**{v['verdict']}** | {v['why']} |"
+            f"**{_verdict_text(v)}** | {v['why']} |"
         )
     return lines

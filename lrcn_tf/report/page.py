@@ -29,7 +29,7 @@ figcaption { font-size: 85%; color: #555; }
 details { margin: .6em 0; } summary { cursor: pointer; color: #335; }
 table.prov { font-size: 80%; } table.prov td { word-break: break-all; }
 .HOLDS { background: #d4edda; font-weight: 700; } .FAILS { background: #f8d7da;
-  font-weight: 700; } .NA { background: #eee; }
+  font-weight: 700; } .NA { background: #eee; } .MIXED { background: #fff3cd; font-weight: 700; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: .8em; }
 .card { border: 1px solid #ccc; padding: .6em; border-radius: 6px; font-size: 90%; }
 .card img { width: 160px; height: 160px; image-rendering: pixelated; display: block; }

@@ -110,8 +110,8 @@ def table1_strip(
     data_dir = run.config.get("data_dir")
     if not data_dir or not (Path(data_dir) / "dataset.json").is_file():
         return None
-    from lrcn_tf.data import ucf101
-    from lrcn_tf.data.ucf101_index import FrameIndex
+    from lrcn_tf.data.ucf101 import format as ucf101
+    from lrcn_tf.data.ucf101.index import FrameIndex
 
     info = ucf101.load_info(data_dir)
     test = ucf101.split_videos(data_dir, 1, "test")

@@ -14,6 +14,8 @@ row again resumes training where it stopped, or returns the saved scores when it
 from __future__ import annotations
 
 import dataclasses
+import json
+import sys
 from pathlib import Path
 
 import keras
@@ -22,7 +24,7 @@ import tensorflow as tf
 
 from lrcn_tf import runtime
 from lrcn_tf.configs import to_dict
-from lrcn_tf.configs.table1 import Table1Config
+from lrcn_tf.configs.table1 import DEFECTS, Table1Config
 from lrcn_tf.data.ucf101 import format as ucf101
 from lrcn_tf.data.ucf101 import pipeline as ucf101_pipeline
 from lrcn_tf.evaluation import activity as ev
@@ -39,6 +41,7 @@ class ActivityResult(RowResult):
     modality: str
     split: int
     accuracy: float
+    missing_test_videos: int = 0  # test videos of the split that could not be scored
 
     @property
     def scores_path(self) -> Path:
@@ -47,6 +50,46 @@ class ActivityResult(RowResult):
     @property
     def weights_path(self) -> Path:
         return self.run_dir / "final.weights.h5"
+
+
+def test_coverage(data_dir: str | Path, split: int) -> tuple[list[str], list[str]]:
+    """(scored, missing): the split's test videos that were prepared ok, and those that were not.
+
+    A video that failed in `prepare` (its status is in manifest.csv) cannot be scored; the
+    accuracy is over the scored ones, and the count of the others is reported with the result.
+    """
+    info = ucf101.load_info(data_dir)
+    if split not in info.splits:
+        raise ucf101.UCF101FormatError(
+            f"{data_dir}: no split {split} (this folder has splits {sorted(info.splits)})"
+        )
+    listed = info.splits[split]["test"]
+    return [v for v in listed if v in info.videos], [v for v in listed if v not in info.videos]
+
+
+def report_coverage(run: runtime.Run, data_dir: str | Path, split: int) -> int:
+    """Writes test_videos.json (scored and missing) into the run folder, warns of missing ones.
+
+    Returns:
+      The number of missing test videos.
+    """
+    scored, missing = test_coverage(data_dir, split)
+    record = {
+        "split": split,
+        "scored": len(scored),
+        "missing": len(missing),
+        "missing_videos": missing,
+    }
+    runtime.write_text_atomic(run.path("test_videos.json"), json.dumps(record, indent=1) + "\n")
+    if missing:
+        msg = (
+            f"warning: {len(missing)} of {len(scored) + len(missing)} test videos of split {split} "
+            f"were not prepared (see {Path(data_dir) / 'manifest.csv'}); the accuracy is over "
+            f"the {len(scored)} scored"
+        )
+        print(msg, file=sys.stderr, flush=True)
+        run.log("%s", msg)
+    return len(missing)
 
 
 def crop_size(cfg: Table1Config, data_dir: str | Path) -> int:
@@ -72,11 +115,20 @@ def build_model(cfg: Table1Config, num_classes: int, size: int) -> keras.Model:
     return models.build(cfg.model, (size, size, 3), num_classes, **kwargs)
 
 
+def _squash(cfg: Table1Config) -> bool:
+    return cfg.is_lrcn and cfg.defect_train_crop_only_when_mirroring
+
+
+def _train_red_mean(cfg: Table1Config) -> bool:
+    return cfg.is_lrcn and cfg.defect_train_red_mean
+
+
 def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data.Dataset:
     """Random frames (single-frame model) or 16-frame clips (LRCN) with one crop and mirror
     drawn each, as whole uint8 frames and the draws: `make_preprocess(cfg, size)` crops,
     mirrors and subtracts the mean in the train step, on the accelerator (the host only
-    reads and decodes)."""
+    reads and decodes). With the original's crop-only-when-mirroring defect the host crops
+    (or squashes) and yields uint8 clips instead."""
     common = dict(
         batch_size=cfg.train.batch_size,
         crop_size=size,
@@ -84,7 +136,8 @@ def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data
         scale=cfg.input_scale,
         mirror=cfg.train_mirror,
         normalised=False,
-        crop_on_host=False,
+        crop_on_host=_squash(cfg),
+        crop_only_when_mirroring=_squash(cfg),
     )
     if cfg.is_lrcn:
         return ucf101_pipeline.train_clips(
@@ -93,18 +146,33 @@ def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data
     return ucf101_pipeline.train_frames(data_dir, cfg.split, cfg.modality, **common)
 
 
+@tf.autograph.experimental.do_not_convert  # Python control flow on static structure only
+def model_input(cfg: Table1Config, batch, size: int):
+    """A batch of `train_dataset` -> (float32 clips [B, T, size, size, 3] as the model sees
+    them, labels [B]): cropped to `size`, mirrored, mean-subtracted, scaled and put in the
+    model's channel order (the same values the pipeline's float32 path gives); a batch of
+    frames becomes a batch of one-frame clips."""
+    red = _train_red_mean(cfg)
+    if len(batch) == 2:  # cropped on the host (the squash defect)
+        x, y = batch
+        x = ucf101_pipeline.normalise(x, cfg.modality, scale=cfg.input_scale, caffe_red_mean=red)
+    else:
+        x, crops, y = batch
+        x = ucf101_pipeline.crop_and_normalise(
+            x, crops, size, cfg.modality, scale=cfg.input_scale, caffe_red_mean=red
+        )
+    x = ucf101_pipeline.to_channel_order(x, cfg.channel_order)
+    if len(x.shape) == 4:
+        x = x[:, None]
+    return x, y
+
+
 def make_preprocess(cfg: Table1Config, size: int):
-    """The train step's first stage: `train_dataset`'s (frames, crops, labels) -> (clips,
-    labels), cropped to `size`, mirrored, mean-subtracted and scaled on the accelerator (the
-    same values the pipeline's float32 path gives); a batch of frames becomes a batch of
-    one-frame clips."""
+    """The train step's first stage (`trainer.fit(preprocess=...)`): `model_input`, on the
+    accelerator."""
 
     def preprocess(batch):
-        x, crops, y = batch
-        x = ucf101_pipeline.crop_and_normalise(x, crops, size, cfg.modality, scale=cfg.input_scale)
-        if len(x.shape) == 4:
-            x = x[:, None]
-        return x, y
+        return model_input(cfg, batch, size)
 
     return preprocess
 
@@ -182,15 +250,17 @@ def evaluate(
         data_dir,
         cfg.split,
         cfg.modality,
-        clip_length=cfg.test_clip_length,
-        stride=cfg.test_stride,
-        crops="ten" if cfg.test_crops == 10 else "center",
         crop_size=crop_size(cfg, data_dir),
         per_video=cfg.eval_per_video,
         scale=cfg.input_scale,
         batch_size=None if cfg.eval_per_video else cfg.eval_batch_clips,
+        **cfg.test_protocol,
     )
-    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def forward(x):
+        return model(ucf101_pipeline.to_channel_order(x, cfg.channel_order), training=False)
+
+    predict = tf.function(forward, reduce_retracing=True)
     scores, labels = ev.evaluate_videos(
         lambda x: predict(tf.constant(x)).numpy(),
         data.as_numpy_iterator(),
@@ -244,7 +314,10 @@ def run_row(
             "replicas": strategy.num_replicas_in_sync if strategy is not None else 1,
         },
     )
-    result = ActivityResult(run.id, run.dir, {}, cfg.model, cfg.modality, cfg.split, float("nan"))
+    missing = report_coverage(run, data_dir, cfg.split)
+    result = ActivityResult(
+        run.id, run.dir, {}, cfg.model, cfg.modality, cfg.split, float("nan"), missing
+    )
     if result.scores_path.exists():
         saved = ev.load_scores(result.scores_path)
         acc = ev.accuracy(saved["scores"], saved["labels"])
@@ -284,18 +357,31 @@ class FusionResult(RowResult):
     sweep: np.ndarray
 
 
-def fuse_rows(rgb: ActivityResult, flow: ActivityResult, workdir: str | Path) -> FusionResult:
+def fuse_rows(
+    rgb: ActivityResult, flow: ActivityResult, workdir: str | Path, fusion_third: float = 1 / 3
+) -> FusionResult:
     """fusion_half / fusion_third accuracies from the saved RGB and flow scores, and the sweep.
 
     Nothing is re-run: the two rows' `scores.npz` are read. Writes `fusion.npz` (the sweep)
-    and `fusion_sweep.png` in a run folder of its own (id from the two rows' run ids).
+    and `fusion_sweep.png` in a run folder of its own (id from the two rows' run ids and the
+    weights).
+
+    Args:
+      rgb, flow: the two finished rows.
+      workdir: where the fusion's run folder goes.
+      fusion_third: the RGB weight of the fusion_third row (1/3 in the paper, 0.33 in the
+        original code: the config's `fusion_third`).
 
     Returns:
       The accuracies keyed (model, split<N>, fusion_half|fusion_third), and the sweep.
     """
-    run = runtime.Run(workdir, "table1", {"fusion_of": [rgb.run_id, flow.run_id]})
+    weights = {**ev.FUSION_WEIGHTS, "fusion_third": fusion_third}
+    record = {"fusion_of": [rgb.run_id, flow.run_id]}
+    if fusion_third != ev.FUSION_WEIGHTS["fusion_third"]:
+        record["weights"] = weights
+    run = runtime.Run(workdir, "table1", record)
     r, f, labels = ev.aligned(ev.load_scores(rgb.scores_path), ev.load_scores(flow.scores_path))
-    out = {name: ev.accuracy(ev.fuse(r, f, p), labels) for name, p in ev.FUSION_WEIGHTS.items()}
+    out = {name: ev.accuracy(ev.fuse(r, f, p), labels) for name, p in weights.items()}
     ps, accs = ev.fusion_sweep(r, f, labels)
     np.savez(run.path("fusion.npz"), rgb_weight=ps, accuracy=accs)
     ev.plot_fusion_sweep(
@@ -306,17 +392,29 @@ def fuse_rows(rgb: ActivityResult, flow: ActivityResult, workdir: str | Path) ->
     return FusionResult(run.id, run.dir, values, ps, accs)
 
 
-# Fields that do not change a single-frame model: left out of its run id, so that e.g.
-# `--set lstm_units=128` reuses the trained single-frame models.
-_LRCN_ONLY = ("lstm_units", "lstm_input_dropout", "lstm_init", "init_from_single_frame")
-
-
 def _run_record(cfg: Table1Config) -> dict:
+    """The config as the run id sees it: fields that do not change this row are left out
+    (so that e.g. `--set lstm_units=128` reuses the trained single-frame models), and so
+    are new fields at their default (so that run folders made before they existed are
+    still found). The fusion weight is the fusion's, not the row's."""
     record = to_dict(cfg)
-    if not cfg.is_lrcn:
-        for key in _LRCN_ONLY:
+    record.pop("fusion_third")
+    for key in list(record):
+        if not cfg.applies(key):
             record.pop(key)
+    for key, default in _NEW_FIELDS.items():
+        if record.get(key, default) == default:
+            record.pop(key, None)
     return record
+
+
+# Fields added after run folders existed, with their defaults.
+_NEW_FIELDS = {
+    "channel_order": "rgb",
+    "test_every_frame": False,
+    "test_final_clip_twice": False,
+    **dict.fromkeys(DEFECTS, False),
+}
 
 
 class _null_scope:

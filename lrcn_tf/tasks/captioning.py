@@ -27,6 +27,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from lrcn_tf.configs.table3 import EncoderConfig, Table3Config
 from lrcn_tf.data.captions import format as captions
@@ -102,7 +103,14 @@ def training_run(cfg: Table3Config, workdir: str | Path, dataset: str):
     from lrcn_tf.configs import to_dict
 
     record = {k: v for k, v in to_dict(cfg).items() if k not in DECODE_FIELDS}
+    for key, default in _NEW_FIELDS.items():  # run folders made before they existed
+        if record.get(key) == default:
+            record.pop(key)
     return runtime.Run(workdir, "table3", {"config": record, "dataset": dataset})
+
+
+# Fields added after run folders existed, and the value those runs trained with.
+_NEW_FIELDS = {"predict_bias_lr_mult": 1.0, "train_restval": False}
 
 
 def pretrained_encoder(
@@ -165,6 +173,12 @@ def _cnn_rules(encoder: keras.Model, mult: tuple[float, float], only: str | None
     return rules
 
 
+def decoder_rules(cfg: Table3Config) -> list[tuple[str, float, float]]:
+    """Multiplier rules of the decoder: the word predictor's bias at `predict_bias_lr_mult`
+    with no decay (lrcn.prototxt); every other decoder variable at (1, 1)."""
+    return [(r"(^|/)predict/bias$", cfg.predict_bias_lr_mult, 0.0)]
+
+
 def train_two_stages(
     cfg: Table3Config,
     model: keras.Model,
@@ -181,10 +195,13 @@ def train_two_stages(
     enc = cfg.encoder
     loss_fn = captioner.make_loss_fn(cfg.loss_weight)
 
+    splits = ("train", "restval") if cfg.train_restval else "train"
+
     def data(tc):
         return captions_pipeline.train_pairs(
-            data_dir, tc.batch_size, enc.crop_size, resize=enc.resize, pixel_scale=enc.pixel_scale,
-            mirror=cfg.mirror, max_words=cfg.max_words, seed=tc.seed, cache=cache,
+            data_dir, tc.batch_size, enc.crop_size, split=splits, resize=enc.resize,
+            pixel_scale=enc.pixel_scale, mirror=cfg.mirror, max_words=cfg.max_words,
+            seed=tc.seed, cache=cache,
         )  # fmt: skip
 
     layers = list(_leaf_layers(encoder))
@@ -192,7 +209,8 @@ def train_two_stages(
         raise ValueError(f"encoder {encoder.name} has no fc8 layer")
     for layer in layers:
         layer.trainable = layer.name == "fc8"
-    mults = optim.multipliers_from_rules(_cnn_rules(encoder, cfg.fc8_lr_mult, only="fc8"))
+    predict = decoder_rules(cfg)
+    mults = optim.multipliers_from_rules(predict + _cnn_rules(encoder, cfg.fc8_lr_mult, only="fc8"))
     history = {"stage2": None}
     history["stage1"] = trainer.fit(model, data(cfg.stage1), loss_fn, cfg.stage1,
                                     run.path("ckpt_stage1"), multipliers=mults,
@@ -201,7 +219,7 @@ def train_two_stages(
     if cfg.finetune:
         for layer in layers:
             layer.trainable = True
-        mults = optim.multipliers_from_rules(_cnn_rules(encoder, cfg.cnn_lr_mult))
+        mults = optim.multipliers_from_rules(predict + _cnn_rules(encoder, cfg.cnn_lr_mult))
         history["stage2"] = trainer.fit(model, data(cfg.stage2), loss_fn, cfg.stage2,
                                         run.path("ckpt_stage2"), multipliers=mults,
                                         description="stage 2 (CNN fine-tuned)")  # fmt: skip
@@ -278,6 +296,15 @@ def check_encoder(cfg: Table3Config, data: Data) -> None:
         raise ConfigError("encoder.pretext is for the synthetic datasets; give encoder.weights")
 
 
+def _restval_merged(data_dir: Path) -> bool:
+    """Whether a prepared COCO folder's train split includes Karpathy's restval images."""
+    try:
+        info = json.loads((Path(data_dir) / "info.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return info.get("restval") == "train" and "karpathy_json" in info.get("source", {})
+
+
 def _caption_scores(references, predictions) -> dict[str, float]:
     from lrcn_tf.evaluation.captioning import find_java, score_captions
 
@@ -310,6 +337,13 @@ def run_row(
     from lrcn_tf.evaluation import nearest_neighbour
 
     check_encoder(cfg, data)
+    if not cfg.train_restval and _restval_merged(data.folder):
+        logging.warning(
+            "%s was prepared with --restval train, so its train split holds Karpathy's restval "
+            "images (the original trained on train2014 only); prepare again with --restval "
+            "keep to leave them out",
+            data.folder,
+        )
     info = captions.load_info(data.folder)
     run = training_run(cfg, workdir, data.name)
     runtime.seed_everything(cfg.stage1.seed)

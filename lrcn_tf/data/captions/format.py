@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from lrcn_tf.data import text
+from lrcn_tf.errors import UserError
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -67,7 +69,7 @@ class CaptionDatasetInfo:
     data_dir: Path
 
 
-class CaptionDataError(ValueError):
+class CaptionDataError(UserError):
     """A malformed raw or prepared caption dataset; the message names the file and entry."""
 
 
@@ -225,8 +227,12 @@ def references(data_dir: str | Path, split: str = "test") -> dict[int, list[str]
     return {p.image_id: p.captions for p in load_split(data_dir, split)}
 
 
-def shard_files(data_dir: str | Path, split: str) -> list[str]:
-    files = sorted(str(p) for p in Path(data_dir).glob(f"{split}-*-of-*.tfrecord"))
-    if not files:
-        raise CaptionDataError(f"{data_dir}: no {split}-*.tfrecord shards")
+def shard_files(data_dir: str | Path, split: str | Sequence[str]) -> list[str]:
+    """The TFRecord shards of a split (or of several: ("train", "restval"))."""
+    files = []
+    for name in [split] if isinstance(split, str) else split:
+        found = sorted(str(p) for p in Path(data_dir).glob(f"{name}-*-of-*.tfrecord"))
+        if not found:
+            raise CaptionDataError(f"{data_dir}: no {name}-*.tfrecord shards")
+        files += found
     return files

@@ -6,6 +6,7 @@ did; captions become (input words, target words) pairs of `text.MAX_WORDS` + 1 s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from lrcn_tf.data import text
@@ -100,7 +101,7 @@ def train_pairs(
     batch_size: int,
     crop_size: int,
     *,
-    split: str = "train",
+    split: str | Sequence[str] = "train",
     resize: int | None = None,
     pixel_scale: float = 1.0,
     mirror: bool = True,
@@ -116,7 +117,7 @@ def train_pairs(
       data_dir: a prepared folder.
       batch_size: pairs per batch (100 in the original); incomplete last batches are dropped.
       crop_size: square crop (227 for CaffeNet).
-      split: which split to read.
+      split: which split to read, or several (("train", "restval")).
       resize: squash images to this size first (None: as stored).
       pixel_scale: multiplies the mean-subtracted pixels.
       mirror: random horizontal flips (the original's augmentation).

@@ -12,8 +12,10 @@ r"""`python -m lrcn_tf.prepare --dataset {coco2014,flickr30k,synthetic_*}`: capt
 Captions are tokenised with the original rule (`lrcn_tf.data.text`; `--tokenizer karpathy`
 uses the split file's own tokens instead), the vocabulary is built from the training captions
 (count >= `--min_count`, 5 in the original) and images are squashed to `--image_size` (256,
-as the original) and stored as JPEGs. Karpathy's `restval` images join `train` (the usual
-practice; `--restval val` or `drop` otherwise). The output is written into `DIR.partial` and
+as the original) and stored as JPEGs. Karpathy's `restval` images (COCO val2014 images
+outside val and test) are kept as a split of their own, `restval`, outside the vocabulary
+(the original trained on train2014 only; a config's `train_restval` adds them to training);
+`--restval train` merges them into `train` instead (the later convention), `val` or `drop`. The output is written into `DIR.partial` and
 renamed to DIR when complete, so a killed run never leaves a folder that looks finished.
 """
 
@@ -22,13 +24,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from lrcn_tf.data import text
+from lrcn_tf.data import folders, text
 from lrcn_tf.data.captions import format as captions
 from lrcn_tf.runtime import write_text_atomic
 
@@ -74,7 +75,7 @@ def prepare(
     image_size: int | None = 256,
     min_count: int = text.MIN_COUNT,
     tokenizer: str = "original",
-    restval: str = "train",
+    restval: str = "keep",
 ) -> Path:
     """Writes the prepared folder (see `lrcn_tf.data.captions.format`) atomically.
 
@@ -86,20 +87,21 @@ def prepare(
       image_size: squash images to this square size; None keeps them as they are.
       min_count: vocabulary threshold.
       tokenizer: "original" (lrcn_tf.data.text.tokenize) or "karpathy" (the JSON's tokens).
-      restval: "train", "val" or "drop" for Karpathy's restval images.
+      restval: "keep" (a split of its own, outside the vocabulary), "train", "val" or "drop"
+        for Karpathy's restval images.
     """
     import tensorflow as tf
 
     out_dir = Path(out_dir)
     check_replaceable(out_dir)
     partial = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    remove_ours(partial)  # a killed run's; anything else there is refused, never deleted
+    folders.mark_owned(partial, dataset)
     by_split: dict[str, list] = {s: [] for s in captions.SPLITS}
     for r in records:
-        split = restval if r.split == "restval" else r.split
-        if split != "drop":
-            by_split[split].append((r, _tokens(r, tokenizer)))
+        split = r.split if restval == "keep" or r.split != "restval" else restval
+        if split != "drop":  # "restval" (kept) only when there are such images
+            by_split.setdefault(split, []).append((r, _tokens(r, tokenizer)))
     if not by_split["train"]:
         raise captions.CaptionDataError(f"{dataset}: no training images")
     vocab = text.Vocabulary.build((t for _, toks in by_split["train"] for t in toks), min_count)
@@ -137,23 +139,31 @@ def prepare(
             "min_count": min_count, "max_words": text.MAX_WORDS, "tokenizer": tokenizer,
             "restval": restval, "source": source}  # fmt: skip
     write_text_atomic(partial / "info.json", json.dumps(info, indent=2) + "\n")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        remove_ours(out_dir)  # a caption folder lrcn_tf made (checked above)
     os.replace(partial, out_dir)
     return out_dir
 
 
+def remove_ours(folder: Path) -> None:
+    """Deletes `folder` if lrcn_tf made it (owner marker); else a CaptionDataError."""
+    try:
+        folders.remove_owned(folder)
+    except folders.DataFolderError as e:
+        raise captions.CaptionDataError(str(e)) from None
+
+
 def check_replaceable(out_dir: Path) -> None:
-    """Refuses to overwrite a non-empty folder that is not a prepared caption dataset."""
+    """Refuses to replace a non-empty folder unless lrcn_tf made it as a caption dataset."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise captions.CaptionDataError(f"--out {out_dir}: is a file, not a folder")
     if not out_dir.exists() or not any(out_dir.iterdir()):
         return
-    try:
-        kind = json.loads((out_dir / "info.json").read_text()).get("kind")
-    except (OSError, ValueError):
-        kind = None
-    if kind != "captions":
+    d = folders.describe(out_dir)
+    if d is None or d["kind"] != "captions" or folders.owner(out_dir) is None:
         raise captions.CaptionDataError(
-            f"--out {out_dir} exists and is not a prepared caption dataset; refusing to replace it"
+            f"--out {out_dir} exists and is not a caption dataset lrcn_tf prepared (no owner "
+            "marker); refusing to replace it: choose a new or empty folder"
         )
 
 

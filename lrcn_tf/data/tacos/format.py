@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from lrcn_tf.data import text
+from lrcn_tf.errors import UserError
 
 SLOTS = ("activity", "tool", "object", "source", "target")
 SPLITS = ("train", "val", "test")
@@ -41,7 +42,7 @@ _SEGMENT_KEYS = {"id", "video", "start", "end", "split", "crf", "sentences", "go
 _SUM_TOLERANCE = 1e-2  # distributions must sum to 1 within this; then they are renormalised
 
 
-class TACoSFormatError(ValueError):
+class TACoSFormatError(UserError):
     """A malformed TACoS JSON-lines file; the message names the file and line."""
 
 

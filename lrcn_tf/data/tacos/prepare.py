@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lrcn_tf.data import text
+from lrcn_tf.data import folders, text
 from lrcn_tf.data.tacos.format import (
     MANIFEST,
     SLOTS,
@@ -57,7 +57,10 @@ def prepare(
     """
     corpus = read_jsonl(src)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        folders.claim(out, dataset)  # never writes into (or unlinks from) someone else's folder
+    except folders.DataFolderError as e:
+        raise TACoSFormatError(str(e)) from None
     (out / MANIFEST).unlink(missing_ok=True)  # the folder is incomplete until the end
     by_split = {s: [g for g in corpus.segments if g.split == s] for s in SPLITS}
     if not by_split["train"]:

@@ -22,6 +22,7 @@ import json
 import re
 from pathlib import Path
 
+from lrcn_tf.errors import UserError
 from lrcn_tf.runtime import write_text_atomic
 
 SPLITS = (1, 2, 3)
@@ -31,7 +32,7 @@ FORMAT = "lrcn_tf.ucf101/2"  # 2: one shard file per modality
 _GROUP = re.compile(r"_g(\d+)_c(\d+)\.[^./]+$", re.IGNORECASE)
 
 
-class UCF101FormatError(ValueError):
+class UCF101FormatError(UserError):
     """A malformed release or prepared file; the message names the file and line."""
 
 
@@ -171,9 +172,24 @@ def read_splits(splits_dir: str | Path) -> tuple[list[str], dict[int, dict[str, 
                 "train": read_split_list(train, classes),
                 "test": read_split_list(test, classes),
             }
+            _check_split(n, train, test, splits[n])
     if not splits:
         raise UCF101FormatError(f"{splits_dir}: no trainlist0N.txt / testlist0N.txt")
     return classes, splits
+
+
+def _check_split(n: int, train: Path, test: Path, lists: dict[str, list[VideoInfo]]) -> None:
+    """Refuses an empty list, and a video in both lists of one split (named with its line)."""
+    for path, subset in ((train, "train"), (test, "test")):
+        if not lists[subset]:
+            raise UCF101FormatError(f"{path}:1: no videos listed (split {n} needs both lists)")
+    in_train = {v.name for v in lists["train"]}
+    for lineno, line in _lines(test):
+        if line.split()[0] in in_train:
+            raise UCF101FormatError(
+                f"{test}:{lineno}: {line.split()[0]} is also in {train.name} (split {n} would "
+                "test on a training video)"
+            )
 
 
 def shard_file(data_dir: str | Path, modality: str, name: str) -> Path:

@@ -27,12 +27,13 @@ import numpy as np
 from tqdm import tqdm
 
 from lrcn_tf.data.ucf101.format import shard_file
+from lrcn_tf.errors import UserError
 
 VERSION = 1
 _HEADER, _FOOTER = 12, 4  # TFRecord framing: length (8) + its CRC (4), data, data CRC (4)
 
 
-class ShardIndexError(ValueError):
+class ShardIndexError(UserError):
     """A shard and its index (or the dataset description) disagree."""
 
 

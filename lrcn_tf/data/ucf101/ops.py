@@ -85,9 +85,7 @@ def normalise(x, mean, scale: float):
 def mirror(x, modality: str):
     """Mirrors uint8 images [..., H, W, 3] left-right; flow x (channel 0) becomes 255 - x."""
     x = tf.reverse(x, axis=[-2])
-    if modality == "flow":
-        x = tf.concat([255 - x[..., :1], x[..., 1:]], axis=-1)
-    return x
+    return invert_flow_x(x) if modality == "flow" else x
 
 
 class ShardSource:
@@ -455,15 +453,27 @@ def decode_video(jpegs, decoder: str):
     )
 
 
-def clip_starts_tf(n, clip_length: int, stride: int):
+def clip_starts_tf(n, clip_length: int, stride: int, final_clip_twice: bool = False):
     """TF twin of ucf101_pipeline.test_clip_starts."""
     last = tf.maximum(n - clip_length, 0)
+    if final_clip_twice:  # the original script: every start in range(0, n, stride), those
+        starts = tf.range(0, n, stride)  # that would run past the end moved to the last clip
+        return tf.where(starts + clip_length < n, starts, last)
     starts = tf.range(0, last + 1, stride)
     return tf.cond(starts[-1] < last, lambda: tf.concat([starts, [last]], 0), lambda: starts)
 
 
-def test_crops(clip, crop: int, crops: str, modality: str):
-    """[T, H, W, 3] uint8 -> [C, T, crop, crop, 3]: centre, or 4 corners + centre + mirrors."""
+def invert_flow_x(x):
+    """uint8 flow images [..., 3] with x (channel 0) -> 255 - x, the other channels kept."""
+    return tf.concat([255 - x[..., :1], x[..., 1:]], axis=-1)
+
+
+def test_crops(clip, crop: int, crops: str, modality: str, invert_mirrored_flow: bool = True):
+    """[T, H, W, 3] uint8 -> [C, T, crop, crop, 3]: centre, or 4 corners + centre + mirrors.
+
+    `invert_mirrored_flow=False` reproduces the original LRCN test script's defect: mirrored
+    flow crops keep their x channel (a mirrored flow image should have x -> 255 - x).
+    """
     h, w = tf.shape(clip)[1], tf.shape(clip)[2]
     cy, cx = (h - crop) // 2, (w - crop) // 2
     if crops == "center":
@@ -472,5 +482,6 @@ def test_crops(clip, crop: int, crops: str, modality: str):
         corners = [(0, 0), (0, w - crop), (h - crop, 0), (h - crop, w - crop), (cy, cx)]
     out = [clip[:, y : y + crop, x : x + crop] for y, x in corners]
     if crops == "ten":
-        out += [mirror(c, modality) for c in out]
+        flip_modality = modality if invert_mirrored_flow else "rgb"
+        out += [mirror(c, flip_modality) for c in out]
     return tf.stack(out)

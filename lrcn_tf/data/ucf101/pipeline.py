@@ -23,7 +23,9 @@ frames decoded straight into the batch plus each clip's draw, for `crop_and_norm
 train step, on the accelerator. All three give the same values. Two switches reproduce the
 original code's known defects for ablation (off by default): `crop_only_when_mirroring`
 (unmirrored clips are squashed to the crop size instead of cropped) and `caffe_red_mean`
-(red mean 128.68, as its Python data layer).
+(red mean 128.68, as its Python data layer); `test_clips` has the original test script's
+(`unsorted_frames`, `flow_mirror`, `caffe_red_mean`) and its clip starts
+(`final_clip_twice`). Frames stay RGB here; `to_channel_order` gives the model Caffe's BGR.
 """
 
 from __future__ import annotations
@@ -34,6 +36,21 @@ import tensorflow as tf
 
 from lrcn_tf.data.ucf101 import ops
 from lrcn_tf.data.ucf101.ops import AUTOTUNE, FLOW_MEAN, RGB_MEAN, RGB_MEAN_DEFECT  # noqa: F401
+
+FLOW_MIRROR = ("invert", "keep", "script")  # test_clips(flow_mirror=...)
+ORIGINAL_FRAME_BATCH = 16  # frames a batch in the original single-frame test script
+UNSORTED_SEED = 1701  # test_clips(unsorted_frames=True): the frame order's seed
+CHANNEL_ORDERS = ("rgb", "bgr")
+
+
+def to_channel_order(x, order: str):
+    """Normalised frames [..., 3] of the pipelines (RGB; flow: x, y, magnitude) -> the
+    model's input order: "rgb" as they are, "bgr" reversed (Caffe's order: the original nets
+    saw BGR frames, and flow with x in channel 2 and the magnitude in channel 0)."""
+    if order not in CHANNEL_ORDERS:
+        raise ValueError(f"channel order {order!r}: use one of {CHANNEL_ORDERS}")
+    return keras.ops.flip(x, axis=-1) if order == "bgr" else x
+
 
 # Training batches kept ready: the decode map already runs up to one batch per core ahead.
 # An autotuned prefetch grows each time a consumer drains it (tf.data deepens it up to its
@@ -87,11 +104,19 @@ def crop_and_normalise(frames, crops, crop: int, modality: str, *, scale: float 
     return x[:, 0] if single else x
 
 
-def test_clip_starts(num_frames: int, clip_length: int = 16, stride: int = 8) -> list[int]:
+def test_clip_starts(
+    num_frames: int, clip_length: int = 16, stride: int = 8, final_clip_twice: bool = False
+) -> list[int]:
     """Start frames of the test clips: 0, stride, ... and a last clip ending at the last frame.
 
     A video shorter than a clip gets one clip at 0 (its frames then repeat the last one).
+    `final_clip_twice`: the original script's rule (`classify_video.py`): a clip at every
+    start in range(0, num_frames, stride), each one that would reach the end replaced by the
+    final clip, so that (with stride 8 and 16 frames) the final clip is averaged twice.
     """
+    last = max(num_frames - clip_length, 0)
+    if final_clip_twice:
+        return [i if i + clip_length < num_frames else last for i in range(0, num_frames, stride)]
     if num_frames <= clip_length:
         return [0]
     starts = list(range(0, num_frames - clip_length + 1, stride))
@@ -309,17 +334,30 @@ def test_clips(
     caffe_red_mean: bool = False,
     decoder: str = "simplejpeg",
     mirror: bool = True,
+    final_clip_twice: bool = False,
+    unsorted_frames: bool = False,
+    flow_mirror: str = "invert",
 ) -> tf.data.Dataset:
     """The test protocol's clips of one split (in shard order), each with its video's index.
 
     Args:
       data_dir, split, modality, crop_size, scale, caffe_red_mean, decoder: as in `train_clips`.
       clip_length, stride: clips start every `stride` frames; the last clip ends at the
-        video's last frame (`test_clip_starts`).
+        video's last frame (`test_clip_starts`). clip_length=1, stride=1: every frame once
+        (the original single-frame test).
       crops: "center" (1 crop) or "ten" (4 corners + centre, then the same mirrored).
       batch_size: batch the per-clip elements (the last batch may be smaller); None = no.
       per_video: one element per video instead of per clip (small data only: all clips
         and crops of a video in one tensor).
+      final_clip_twice: the original script's clip starts (`test_clip_starts`).
+      unsorted_frames: the original script's defect: it took a video's frames from an
+        unsorted glob, in directory order. Here: a fixed pseudo-random order per video
+        (seeded by its index), the worst case of that order.
+      flow_mirror: "invert" (a mirrored flow crop has x -> 255 - x: correct); the original
+        script's defects: "keep" (its LRCN test leaves x of mirrored crops as it is),
+        "script" (its single-frame test, clip_length=1 and stride=1 only: in every batch of
+        16 frames, `1 - x` on crops [5:] of the 10 x 16, i.e. on every crop of all frames but
+        the batch's first, unmirrored ones included).
 
     Returns:
       per clip: {"clips": float32 [C, T, crop, crop, 3], "label": int32, "video_index":
@@ -329,20 +367,32 @@ def test_clips(
     """
     if crops not in ("center", "ten"):
         raise ValueError(f"crops {crops!r}: use 'center' or 'ten'")
+    if flow_mirror not in FLOW_MIRROR:
+        raise ValueError(f"flow_mirror {flow_mirror!r}: use one of {FLOW_MIRROR}")
+    if flow_mirror == "script" and (clip_length, stride) != (1, 1):
+        raise ValueError("flow_mirror='script' is the single-frame test's: clip_length=1, stride=1")
     src = ops.ShardSource(data_dir, split, "test", modality, decoder)
     crop = crop_size or src.info.crop_size
     mean = ops.means(modality, caffe_red_mean)
     num_crops = 1 if crops == "center" else 10
+    script_invert = flow_mirror == "script" and modality == "flow" and crops == "ten"
 
     def decode(r):
         frames = ops.decode_video(r["jpegs"], decoder)  # every frame is in some clip
         n = tf.shape(frames)[0]
-        starts = ops.clip_starts_tf(n, clip_length, stride)
+        if unsorted_frames:
+            u = tf.random.stateless_uniform([n], tf.stack([UNSORTED_SEED, r["index"]]))
+            frames = tf.gather(frames, tf.argsort(u))
+        starts = ops.clip_starts_tf(n, clip_length, stride, final_clip_twice)
         idx = tf.minimum(starts[:, None] + tf.range(clip_length)[None], n - 1)
         return frames, idx, r["label"], r["index"]
 
     def clip_at(frames, idx, k):
-        c = ops.test_crops(tf.gather(frames, idx[k]), crop, crops, modality)
+        c = ops.test_crops(tf.gather(frames, idx[k]), crop, crops, modality, flow_mirror != "keep")
+        if script_invert:  # crops [5:] of each 16-frame batch: all of frames 1..15
+            first = tf.math.floormod(tf.cast(k, tf.int32), ORIGINAL_FRAME_BATCH) == 0
+            wrong = tf.concat([ops.invert_flow_x(c[:5]), c[5:]], 0)
+            c = tf.cond(first, lambda: c, lambda: wrong)
         return tf.ensure_shape(c, [num_crops, clip_length, crop, crop, 3])
 
     def expand(frames, idx, label, index):

@@ -9,7 +9,10 @@ frames and flow images stored as JPEGs in SequenceExamples (see ucf101_shards.py
 the release's group (`gXX`) into shards under DIR/shards/. Then DIR gets classes.txt,
 manifest.csv (SPEC.md) and, last, dataset.json, which the pipelines read. Rerunning the same
 command after a kill skips finished shards. A video that fails is recorded in manifest.csv
-with its reason; the exit status is 1 if any failed, unless --allow_failures.
+with its reason; the exit status is 1 if any failed, unless --allow_failures. Rerunning
+retries the failed videos (their shards are rebuilt; shards of ok videos are skipped), so a
+fixed or replaced file joins the dataset. A split whose lists are empty, or that lists a video
+in both its train and test lists, is refused (file and line).
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ import random
 import time
 from pathlib import Path
 
+from lrcn_tf.data import folders
 from lrcn_tf.data.flow import FLOW_METHODS
 from lrcn_tf.data.ucf101 import format as ucf101
 from lrcn_tf.data.ucf101.shards import ShardTask, shard_done, sidecar, write_shard
 from lrcn_tf.data.video import ORIGINAL_MIN_SIZE
+from lrcn_tf.errors import UserError
 from lrcn_tf.runtime import write_text_atomic
 
 
-class PrepareError(ValueError):
+class PrepareError(UserError):
     """Bad input or a folder that cannot be resumed; the message says what to do."""
 
 
@@ -107,7 +112,7 @@ def prepare(
     tasks = [
         ShardTask(str(out), name, tuple(items), str(src), fps, flow, min_size, jpeg_quality)
         for name, items in plan
-        if not shard_done(out, name, flow)
+        if needs_work(out, name, flow)
     ]
     start, done, flow_frames, timing = time.time(), 0, 0, {"startup": 0.0}
     bar = tqdm(
@@ -139,14 +144,38 @@ def prepare(
     }
 
 
+def needs_work(out, name: str, flow: str) -> bool:
+    """Whether a shard must be (re)built: unfinished, or holding a video whose status is not ok.
+
+    A rerun so retries every failed video (the user may have fixed or replaced the file); the
+    shard is rebuilt whole, the finished shards of ok videos are skipped.
+    """
+    if not shard_done(out, name, flow):
+        return True
+    try:
+        rows = json.loads(sidecar(out, name).read_text())
+    except (OSError, ValueError):
+        return True
+    return any(r.get("status") != "ok" for r in rows)
+
+
 def _spec_dict(spec):
     import dataclasses
 
     return None if spec is None else json.loads(json.dumps(dataclasses.asdict(spec)))
 
 
+def claim_folder(out, dataset: str) -> None:
+    """Makes `out` this prepare's folder (lrcn_tf.data.folders.claim), as a PrepareError."""
+    try:
+        folders.claim(out, dataset)  # never writes into someone else's folder
+    except folders.DataFolderError as e:
+        raise PrepareError(str(e)) from None
+
+
 def _claim(out: Path, options: dict) -> None:
     """Records the options in out/prepare.json, or checks that they match a begun run's."""
+    claim_folder(out, options["dataset"])
     (out / "shards").mkdir(parents=True, exist_ok=True)
     path = out / "prepare.json"
     if path.exists():
