@@ -175,5 +175,10 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The console command (`lrcn-table1`)."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -62,5 +62,10 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The console command (`lrcn-table5`)."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    run()
