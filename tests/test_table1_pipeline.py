@@ -38,6 +38,16 @@ def _row(name, data_dir, workdir, init=None, extra=()):
     return task.run_row(cfg, Data("synthetic_ucf101", data_dir), workdir, init=init)
 
 
+def _tensorboard_tags(row) -> set[str]:
+    import tensorflow as tf
+
+    tags = set()
+    for events in (row.run_dir / "ckpt" / "tensorboard").glob("events.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            tags |= {v.tag for v in event.summary.value}
+    return tags
+
+
 def test_rows_train_evaluate_fuse_and_are_reused(data_dir, tmp_path):
     from lrcn_tf.tasks import activity as task
 
@@ -45,7 +55,8 @@ def test_rows_train_evaluate_fuse_and_are_reused(data_dir, tmp_path):
     for modality in ("rgb", "flow"):
         sf = _row(f"table1/single_frame/{modality}", data_dir, tmp_path)
         rows[modality] = sf
-        assert sf.weights_path.exists() and (sf.run_dir / "ckpt" / "tensorboard").is_dir()
+        assert sf.weights_path.exists() and sf.keras_path.exists()
+        assert {"loss", "steps_per_second", "eval/video_accuracy"} <= _tensorboard_tags(sf)
         saved = ev.load_scores(sf.scores_path)
         assert len(saved["videos"]) == 14  # 2 classes x 7 test groups
         np.testing.assert_allclose(saved["scores"].sum(axis=1), 1.0, rtol=1e-5)

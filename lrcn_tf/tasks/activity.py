@@ -6,8 +6,9 @@
     fusion = fuse_rows(rgb_result, flow_result, workdir)            # from saved scores only
 
 Each row gets its own run folder (lrcn_tf.runtime.Run, id from the resolved config, the
-dataset and the row it was initialised from): checkpoints and TensorBoard logs in `ckpt/`,
-the final weights in `final.weights.h5`, per-video scores in `scores.npz`. Running the same
+dataset and the row it was initialised from): checkpoints and TensorBoard logs (loss,
+learning rate, steps/s, the test accuracy) in `ckpt/`, the trained model in `final.keras`
+(and its weights in `final.weights.h5`), per-video scores in `scores.npz`. Running the same
 row again resumes training where it stopped, or returns the saved scores when it finished.
 """
 
@@ -50,6 +51,10 @@ class ActivityResult(RowResult):
     @property
     def weights_path(self) -> Path:
         return self.run_dir / "final.weights.h5"
+
+    @property
+    def keras_path(self) -> Path:
+        return self.run_dir / "final.keras"
 
 
 def test_coverage(data_dir: str | Path, split: int) -> tuple[list[str], list[str]]:
@@ -337,10 +342,12 @@ def run_row(
         history["losses"][-3:],
     )
     model.save_weights(str(result.weights_path))
+    model.save(result.keras_path)  # the whole model: keras.models.load_model(...) reloads it
     videos, labels, scores = evaluate(model, cfg, data_dir)
     ev.save_scores(result.scores_path, videos, labels, scores)
     acc = ev.accuracy(scores, labels)
     run.log("video accuracy %.2f%% on %d test videos", acc, len(videos))
+    trainer.log_metrics(run.path("ckpt"), history["step"], {"video_accuracy": acc})
     return _with_accuracy(result, acc)
 
 

@@ -187,7 +187,8 @@ def train_two_stages(
     run,
     cache: bool,
 ) -> dict:
-    """Stage 1 (CNN frozen but fc8) and, if `cfg.finetune`, stage 2 (CNN fine-tuned).
+    """Stage 1 (CNN frozen but fc8) and, if `cfg.finetune`, stage 2 (CNN fine-tuned); the
+    trained captioner is saved as `final.keras` in the run folder.
 
     Returns:
       {"stage1": trainer history, "stage2": trainer history or None}.
@@ -224,6 +225,7 @@ def train_two_stages(
                                         run.path("ckpt_stage2"), multipliers=mults,
                                         description="stage 2 (CNN fine-tuned)")  # fmt: skip
         run.log("stage 2 done: %s", history["stage2"]["losses"][-1:] or "resumed at the end")
+    model.save(run.path("final.keras"))  # keras.models.load_model(...) reloads it
     return history
 
 
@@ -370,7 +372,7 @@ def run_row(
 
     # 2. LRCN: two training stages, then decoding.
     model, decoder = build_captioner(cfg, encoder, len(info.vocab))
-    train_two_stages(cfg, model, encoder, data.folder, run, cache=data.synthetic)
+    history = train_two_stages(cfg, model, encoder, data.folder, run, cache=data.synthetic)
     predictions["lrcn"] = generate(
         cfg, encoder, decoder, data.folder, split, info.vocab, temperature=temperature,
         seed=cfg.stage1.seed,
@@ -389,5 +391,7 @@ def run_row(
     (out_dir / f"predictions_{split}.json").write_text(json.dumps(results_file))
     (out_dir / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
     run.log("scores on %s (%s): %s", split, out_dir.name, scores)
+    last = "stage2" if history["stage2"] else "stage1"
+    trainer.log_metrics(run.path(f"ckpt_{last}"), history[last]["step"], scores["lrcn"], split)
     values = {(row, split, m): v for row, ms in scores.items() for m, v in ms.items()}
     return DescriptionResult(run.id, run.dir, values, refs, predictions, out_dir)

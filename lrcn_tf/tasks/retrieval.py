@@ -26,6 +26,7 @@ from lrcn_tf.configs.table3 import Table3Config
 from lrcn_tf.data.captions import format as captions
 from lrcn_tf.tasks import captioning
 from lrcn_tf.tasks.base import Data, RowResult
+from lrcn_tf.training import trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +121,8 @@ def run_row(cfg: Table2Config, data: Data, workdir: str | Path) -> RetrievalResu
                "scoring_seconds": scoring, "pairs_per_second": log_p.size / scoring}  # fmt: skip
     run.path("metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     run.log("retrieval on %s %s: %s", data.name, cfg.split, summary)
+    flat = {f"{way}/{m}": v for way, ms in metrics.items() for m, v in ms.items()}
+    trainer.log_metrics(run.dir, 0, flat, cfg.split)
     values = {(cfg.row, s, m): v for s, ms in metrics.items() for m, v in ms.items()}
     return RetrievalResult(
         run.id, run.dir, values, cap_run.id, cap_run.resumed, *log_p.shape, scoring

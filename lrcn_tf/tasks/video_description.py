@@ -70,6 +70,7 @@ def run_row(cfg: VideoDescriptionConfig, data: Data, workdir: str | Path) -> Row
         ckpt_dir=run.path("ckpt"),
         description=f"table5/{cfg.row}",
     )
+    model.save(run.path("final.keras"))  # keras.models.load_model(...) reloads it
     run.log(
         "trained %s to step %d (resumed from %d); losses %s",
         cfg.row,
@@ -91,5 +92,6 @@ def run_row(cfg: VideoDescriptionConfig, data: Data, workdir: str | Path) -> Row
     run.path(f"predictions_{cfg.eval_split}.json").write_text(json.dumps(predictions, indent=1))
     scores = score_captions(test.references, predictions)
     run.log("%s %s: %s", cfg.row, cfg.eval_split, scores)
+    trainer.log_metrics(run.path("ckpt"), history["step"], scores, cfg.eval_split)
     values = {(cfg.row, cfg.eval_split, metric): value for metric, value in scores.items()}
     return RowResult(run.id, run.dir, values)

@@ -8,6 +8,7 @@ loop with logging, NaN checks and checkpoints.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,7 @@ def fit(
     writer = tf.summary.create_file_writer(str(ckpt_dir / "tensorboard"))
     losses: list[tuple[int, float]] = []
     step = resumed_from
+    logged_step, logged_at = step, time.perf_counter()  # for steps/s between two logs
     bar = tqdm(total=cfg.max_iter, initial=step, desc=description, unit="step", leave=False)
     try:
         while step < cfg.max_iter:
@@ -179,15 +181,28 @@ def fit(
             if step % cfg.log_every == 0 or step == cfg.max_iter:
                 losses.append((step, value))
                 bar.set_postfix(loss=f"{value:.4f}", lr=f"{float(lr):.2g}")
+                now = time.perf_counter()
                 with writer.as_default(step=step):
                     tf.summary.scalar("loss", value)
                     tf.summary.scalar("learning_rate", lr)
+                    tf.summary.scalar("steps_per_second", (step - logged_step) / (now - logged_at))
+                logged_step, logged_at = step, now
             if step % cfg.checkpoint_every == 0 or step == cfg.max_iter:
                 manager.save(checkpoint_number=step)
     finally:
         bar.close()
         writer.flush()
     return {"step": step, "losses": losses, "resumed_from": resumed_from}
+
+
+def log_metrics(ckpt_dir: str | Path, step: int, metrics: dict[str, float], prefix: str = "eval"):
+    """Writes evaluation metrics to the TensorBoard log `fit` writes in `ckpt_dir`, at `step`
+    (shown beside the training loss as `<prefix>/<name>`)."""
+    writer = tf.summary.create_file_writer(str(Path(ckpt_dir) / "tensorboard"))
+    with writer.as_default(step=step):
+        for name, value in metrics.items():
+            tf.summary.scalar(f"{prefix}/{name}", float(value))
+    writer.flush()
 
 
 def _leaf_layers(layer: keras.layers.Layer, out: dict[str, keras.layers.Layer]) -> None:
