@@ -145,7 +145,9 @@ def read_split_list(path: str | Path, classes: list[str]) -> list[VideoInfo]:
     return out
 
 
-def read_splits(splits_dir: str | Path) -> tuple[list[str], dict[int, dict[str, list[VideoInfo]]]]:
+def read_splits(
+    splits_dir: str | Path, allow_empty: bool = False
+) -> tuple[list[str], dict[int, dict[str, list[VideoInfo]]]]:
     """Reads classInd.txt and every train/test list present in `splits_dir`.
 
     Returns:
@@ -154,7 +156,8 @@ def read_splits(splits_dir: str | Path) -> tuple[list[str], dict[int, dict[str, 
 
     Raises:
       UCF101FormatError: missing classInd.txt, a split with only one of its two lists, no
-        split at all, or a malformed line (see read_split_list).
+        split at all, a malformed line (see read_split_list), an empty list (unless
+        `allow_empty`: tiny generated datasets) or a video in both lists of one split.
     """
     splits_dir = Path(splits_dir)
     class_ind = splits_dir / "classInd.txt"
@@ -172,16 +175,18 @@ def read_splits(splits_dir: str | Path) -> tuple[list[str], dict[int, dict[str, 
                 "train": read_split_list(train, classes),
                 "test": read_split_list(test, classes),
             }
-            _check_split(n, train, test, splits[n])
+            _check_split(n, train, test, splits[n], allow_empty)
     if not splits:
         raise UCF101FormatError(f"{splits_dir}: no trainlist0N.txt / testlist0N.txt")
     return classes, splits
 
 
-def _check_split(n: int, train: Path, test: Path, lists: dict[str, list[VideoInfo]]) -> None:
-    """Refuses an empty list, and a video in both lists of one split (named with its line)."""
+def _check_split(
+    n: int, train: Path, test: Path, lists: dict[str, list[VideoInfo]], allow_empty: bool
+) -> None:
+    """Refuses an empty list (unless allow_empty), and a video in both lists of one split."""
     for path, subset in ((train, "train"), (test, "test")):
-        if not lists[subset]:
+        if not lists[subset] and not allow_empty:
             raise UCF101FormatError(f"{path}:1: no videos listed (split {n} needs both lists)")
     in_train = {v.name for v in lists["train"]}
     for lineno, line in _lines(test):

@@ -95,7 +95,8 @@ def prepare(
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise PrepareError(f"--src {src}: not a folder")
-    classes, splits = ucf101.read_splits(splits_dir)
+    # A tiny generated dataset may leave a split's list empty (Table 1 refuses to run on it).
+    classes, splits = ucf101.read_splits(splits_dir, allow_empty=synthetic is not None)
     videos = {v.name: v for s in splits.values() for subset in s.values() for v in subset}
     plan = _shard_plan(list(videos.values()), classes, videos_per_shard)
     options = {
