@@ -156,6 +156,9 @@ def _captions_flags() -> None:
         "(keep: a split of its own, outside the vocabulary and, in the paper preset, training).",
     )
     flags.DEFINE_integer("synthetic_seed", 0, "synthetic_*: generation seed.")
+    flags.DEFINE_bool(
+        "allow_failures", False, "Exit 0 even if some images failed (they are in manifest.csv)."
+    )
     flags.DEFINE_string(
         "synthetic_sizes", "train=600,val=50,test=100", "synthetic_*: images per split."
     )
@@ -176,7 +179,7 @@ def _parse_sizes(spec: str) -> dict[str, int]:
 
 
 def _captions_main(argv) -> int:
-    """`--dataset coco2014|flickr30k|synthetic_coco2014|synthetic_flickr30k`."""
+    """`--dataset coco2014|flickr30k|flickr8k|synthetic_coco2014|synthetic_flickr30k`."""
     f = flags.FLAGS
     if len(argv) > 1:
         raise flags.Error(f"unexpected arguments: {argv[1:]}")
@@ -190,9 +193,16 @@ def _captions_main(argv) -> int:
         raise flags.ValidationError(f"--dataset {f.dataset} needs --images (the image folder)")
     if bool(f.karpathy_json) == bool(f.coco_captions):
         raise flags.ValidationError("give either --karpathy_json or --coco_captions")
+    if f.dataset == "flickr8k" and not f.karpathy_json:
+        raise flags.ValidationError(
+            "--dataset flickr8k needs --karpathy_json dataset_flickr8k.json"
+        )
     if f.karpathy_json:
         records = captions.load_karpathy(f.karpathy_json, f.images)
         source = {"karpathy_json": str(f.karpathy_json)}
+        note = captions.split_size_note(f.dataset, records)
+        if note:
+            print(f"note: {f.karpathy_json}: {note}")
     else:
         records = []
         for spec in f.coco_captions:
@@ -207,8 +217,8 @@ def _captions_main(argv) -> int:
     size = 256 if f.image_size is None else f.image_size
     captions_prepare.prepare(records, f.out, f.dataset, source, image_size=size or None, min_count=f.min_count,
             tokenizer=f.tokenizer, restval=f.restval)  # fmt: skip
-    print(f"{f.dataset} prepared in {f.out}")
-    return 0
+    print(captions_prepare.summary(f.out, f.dataset))
+    return 1 if captions_prepare.failures(f.out) and not f.allow_failures else 0
 
 
 # -- TACoS multilevel ---------------------------------------------------------------------------
@@ -221,6 +231,11 @@ def _tacos_flags() -> None:
     )
     flags.DEFINE_integer("min_count", text.MIN_COUNT, "Keep words seen this often in training.")
     flags.DEFINE_integer("max_words", text.MAX_WORDS, "Truncate captions to this many words.")
+    flags.DEFINE_list(
+        "levels",
+        ["detailed"],
+        "tacos_multilevel: description levels kept (detailed, short, single_sentence).",
+    )
     flags.DEFINE_integer("synthetic_seed", None, "synthetic_tacos: generator seed (default 2015).")
 
 
@@ -239,8 +254,10 @@ def _tacos_main(argv: list[str]) -> None:
         if not f.src:
             raise app.UsageError("--dataset tacos_multilevel needs --src FILE.jsonl")
         src = Path(f.src)
-    manifest = tacos_prepare.prepare(src, out, f.dataset, f.min_count, f.max_words)
+    manifest = tacos_prepare.prepare(src, out, f.dataset, f.min_count, f.max_words, f.levels)
     print(f"prepared {f.dataset} into {out}: {json.dumps(manifest['counts'])}")
+    if manifest["ignored_fields"]:
+        print(f"note: {src}: unknown fields skipped (lines): {manifest['ignored_fields']}")
     for split, acc in manifest["map_accuracy"].items():
         print(f"  CRF MAP accuracy ({split}): " + ", ".join(f"{s} {a:.3f}" for s, a in acc.items()))
 
@@ -255,6 +272,7 @@ PREPARERS = {
     "synthetic_ucf101": "ucf101",
     "coco2014": "captions",
     "flickr30k": "captions",
+    "flickr8k": "captions",
     "synthetic_coco2014": "captions",
     "synthetic_flickr30k": "captions",
     "tacos_multilevel": "tacos",

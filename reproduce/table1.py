@@ -129,7 +129,7 @@ def main(argv: list[str]) -> int:
     del argv
     start = time.time()
     _check_flags()
-    s = common.setup()
+    s = common.setup(seed_fields=("train.seed", "pretext_train.seed"))
     splits = [1, 2, 3] if FLAGS.split == "all" else [int(FLAGS.split)]
     for split in splits:  # a bad --set is named before any data is made or read
         for model, modality in ((m, d) for m in MODELS for d in FLAGS.inputs):

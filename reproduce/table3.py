@@ -40,7 +40,7 @@ from lrcn_tf.tasks.base import Data
 from reproduce import common
 
 FLAGS = flags.FLAGS
-DATASETS = ["synthetic_flickr30k", "synthetic_coco2014", "flickr30k", "coco2014"]
+DATASETS = ["synthetic_flickr30k", "synthetic_coco2014", "flickr30k", "coco2014", "flickr8k"]
 
 common.define_common_flags("synthetic_flickr30k", DATASETS, "results/table3.csv")
 flags.adopt_module_key_flags(common)  # --help lists the common flags too

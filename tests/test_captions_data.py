@@ -152,3 +152,41 @@ def test_prepare_command_line(tmp_path):
     assert captions.load_info(real).image_size == 48
     bad = subprocess.run(cmd[:5] + [f"--out={tmp_path / 'x'}"], capture_output=True, text=True)
     assert bad.returncode != 0 and "--images" in bad.stderr
+
+
+def test_bad_images_are_recorded_and_the_rest_finish(tmp_path):
+    karpathy, images = synthetic_captions.write_dataset(
+        tmp_path / "raw", "synthetic_flickr30k", {"train": 6, "val": 1, "test": 2}
+    )
+    entries = json.loads(karpathy.read_text())["images"]
+    broken, gone = entries[1]["filename"], entries[7]["filename"]  # a train and a test image
+    (images / broken).write_bytes(b"not a jpeg")
+    (images / gone).unlink()
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lrcn_tf.prepare", "--dataset", "flickr30k", f"--out={out}",
+           f"--karpathy_json={karpathy}", f"--images={images}", "--image_size=0"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "7 images ok, 2 failed" in proc.stdout
+    assert f"{broken}: not a readable image" in proc.stdout
+    assert f"{gone}: image file missing" in proc.stdout
+    assert captions.load_info(out).splits == {"train": 5, "val": 1, "test": 1}
+    assert {p.filename for p in captions.load_split(out, "test")} == {entries[8]["filename"]}
+    with open(out / "manifest.csv") as f:
+        status = {r["filename"]: r["status"] for r in __import__("csv").DictReader(f)}
+    assert len(status) == 9 and sum(s == "ok" for s in status.values()) == 7
+    assert not (tmp_path / "out.partial").exists()
+    again = subprocess.run(cmd + ["--allow_failures"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_prepare_user_errors_are_one_line(tmp_path):
+    path = _karpathy(tmp_path, "../../etc/passwd")
+    cmd = [sys.executable, "-m", "lrcn_tf.prepare", "--dataset", "coco2014",
+           f"--out={tmp_path / 'o'}", f"--karpathy_json={path}", f"--images={tmp_path / 'imgs'}"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert [x for x in proc.stderr.splitlines() if x.startswith("error: ")] == [
+        x for x in proc.stderr.splitlines() if x.strip()
+    ][-1:]
+    assert "escapes the image folder" in proc.stderr

@@ -234,7 +234,7 @@ def test_table1_strip_shows_test_videos_frames_and_flow_with_their_classes(tmp_p
     from lrcn_tf.report.tables import build_groups
 
     data = ensure_ucf101(
-        tmp_path / "syn", num_classes=2, num_groups=10, clips_per_group=1, workers=1, progress=False
+        tmp_path / "syn", num_classes=2, num_groups=25, clips_per_group=1, workers=1, progress=False
     )
     test = ucf101.split_videos(data, 1, "test")
     labels = np.array([v.label for v in test])

@@ -216,9 +216,15 @@ def _table1(g, workdir, results_dir, sec, figures_dir, md_dir) -> None:
             figures_dir,
             md_dir,
         )
-    model, metric = samples.best_cell(g)
-    base = "single_frame" if model != "single_frame" else "lrcn_fc6"
-    models = [base, model]
+    # Which classes does LRCN help: the best LRCN cell against the single-frame model on the
+    # same input (or the best cell alone when one of the two was not run).
+    model, metric = (
+        samples.best_cell(g, "lrcn")
+        if any(k[0].startswith("lrcn") for k in g.ours)
+        else samples.best_cell(g)
+    )
+    base = "single_frame"
+    models = [base, model] if (base, "split1", metric) in g.ours and model != base else [model]
     per = samples.table1_per_class(g, workdir, models, metric)
     classes = samples.table1_classes(g, workdir)
     if per is None:
@@ -240,8 +246,9 @@ def _table1(g, workdir, results_dir, sec, figures_dir, md_dir) -> None:
                     counts,
                     f"Per-class accuracy, {name(METRIC_NAMES, metric)}, {', '.join(used)} pooled",
                 ),
-                f"Per-class accuracy of {name(ROW_NAMES, model)} (the best cell) and "
-                f"{name(ROW_NAMES, base)} on {name(METRIC_NAMES, metric)}, sorted by the gain",
+                f"Per-class accuracy of {name(ROW_NAMES, model)} on {name(METRIC_NAMES, metric)} "
+                f"(its best input) and of the single-frame model on the same input, sorted by "
+                "LRCN's gain",
             ),
             figures_dir,
             md_dir,
@@ -255,8 +262,7 @@ def _table1(g, workdir, results_dir, sec, figures_dir, md_dir) -> None:
                     f"{name(ROW_NAMES, model)} {name(METRIC_NAMES, metric)}: "
                     f"confusion, {', '.join(used)} pooled",
                 ),
-                f"Confusion matrix of the best cell, {name(ROW_NAMES, model)} on "
-                f"{name(METRIC_NAMES, metric)}",
+                f"Confusion matrix of {name(ROW_NAMES, model)} on {name(METRIC_NAMES, metric)}",
             ),
             figures_dir,
             md_dir,
@@ -335,8 +341,8 @@ def _table5(g, workdir, results_dir, sec, figures_dir, md_dir) -> None:
     segs = samples.table5_segments(g, workdir)
     if segs:
         sec.heading("Sample segments")
-        sec.html.append(segs)
-        sec.md += ["Sample segments with each model's sentence: see index.html.", ""]
+        sec.html.append(segs[0])
+        sec.md += [*segs[1], ""]
     else:
         sec.missing("sample segments (the rows' run folders or the prepared dataset are not here)")
 

@@ -76,7 +76,7 @@ def table1_bars(g: Group) -> bytes:
     ax.set_ylabel("video accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title(f"Table 1 on {g.dataset} ({g.preset}): bars are the mean over the splits run")
-    ax.legend(fontsize=7, ncol=2, loc="upper left")
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.09))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _png(fig)
@@ -245,6 +245,9 @@ def table3_metrics(g: Group) -> bytes:
             ha="right",
             fontsize=7,
         )
+        for x, v in enumerate(vals):
+            if np.isnan(v):
+                ax.text(x, 0, "not\ncomputed", ha="center", va="bottom", fontsize=6, color="grey")
         ax.set_title(name(METRIC_NAMES, metric), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(f"Table 3 on {g.dataset} ({g.preset})", fontsize=10)
@@ -287,14 +290,20 @@ def training_curves(curves: Sequence[tuple[str, Mapping]], title: str) -> bytes:
 
     Args:
       curves: (label, {tag: (steps, values)}) per run and stage; tags `loss`, `learning_rate`.
+        Labels ending in " splitN" share a colour per what comes before and take the Nth line
+        style, so Table 1's 18 runs read as 6 colours x 3 styles.
       title: the figure's title.
     """
     plt = _plt()
     fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(11, 4.2))
     styles = ["-", "--", ":", "-."]
-    for j, (label, scalars) in enumerate(curves):
-        colour = _COLOURS[j % len(_COLOURS)]
-        ls = styles[(j // len(_COLOURS)) % len(styles)]
+    colours: dict[str, str] = {}
+    for label, scalars in curves:
+        stem, _, split = label.rpartition(" split")
+        if not (stem and split.isdigit()):
+            stem, split = label, "1"
+        colour = colours.setdefault(stem, _COLOURS[len(colours) % len(_COLOURS)])
+        ls = styles[(int(split) - 1) % len(styles)]
         if "loss" in scalars:
             ax_loss.plot(*scalars["loss"], ls, color=colour, label=label, linewidth=1)
         if "learning_rate" in scalars:

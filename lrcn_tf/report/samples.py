@@ -41,10 +41,13 @@ def table1_scores(g: Group, workdir: Path, model: str, metric: str, split: str):
     return None if s is None else (s["labels"], s["scores"])
 
 
-def best_cell(g: Group) -> tuple[str, str]:
-    """(model, input) with the highest accuracy, on the mean of 3 splits if present, else split-1."""
+def best_cell(g: Group, prefix: str = "") -> tuple[str, str]:
+    """(model, input) with the highest accuracy among rows starting with `prefix`, on the mean
+    of 3 splits if present, else split-1; ("", "") if there is none."""
     setting = "all_splits" if any(k[1] == "all_splits" for k in g.ours) else "split1"
-    cells = {(k[0], k[2]): v for k, v in g.ours.items() if k[1] == setting}
+    cells = {
+        (k[0], k[2]): v for k, v in g.ours.items() if k[1] == setting and k[0].startswith(prefix)
+    }
     return max(cells, key=lambda c: (cells[c], c)) if cells else ("", "")
 
 
@@ -185,8 +188,9 @@ def table3_cards(results_dir: Path, dataset: str, limit: int = 12) -> str | None
 # --- Table 5 ---------------------------------------------------------------------------------
 
 
-def table5_segments(g: Group, workdir: Path, limit: int = 5) -> str | None:
-    """A few test segments: their reference sentences and each row's sentence, as HTML."""
+def table5_segments(g: Group, workdir: Path, limit: int = 5) -> tuple[str, list[str]] | None:
+    """A few test segments: their reference sentences and each row's sentence, as (HTML,
+    Markdown lines)."""
     rows = sorted({k[0] for k in g.ours})
     predictions, data_dir, split = {}, None, "test"
     for row in rows:
@@ -206,8 +210,11 @@ def table5_segments(g: Group, workdir: Path, limit: int = 5) -> str | None:
 
     ids = sorted(set.intersection(*(set(p) for p in predictions.values())) & set(refs))
     picks = ids[:: max(1, len(ids) // limit)][:limit]
-    cards = []
+    cards, md = [], []
     for sid in picks:
+        md.append(f"- segment `{sid}`")
+        md += [f"  - **{name(ROW_NAMES, r)}**: {p.get(sid, '')}" for r, p in predictions.items()]
+        md += [f"  - reference: {r}" for r in refs[sid][:2]]
         gens = "".join(
             f'<div class="gen"><b>{html.escape(name(ROW_NAMES, r))}</b> '
             f"{html.escape(str(p.get(sid, '')))}</div>"
@@ -218,7 +225,7 @@ def table5_segments(g: Group, workdir: Path, limit: int = 5) -> str | None:
             f'<div class="card wide"><div>segment {html.escape(str(sid))}</div>{gens}'
             f"<div>references:</div><ul>{ref}</ul></div>"
         )
-    return f'<div class="grid">{"".join(cards)}</div>'
+    return f'<div class="grid">{"".join(cards)}</div>', md
 
 
 def png_data_uri(png: bytes) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from lrcn_tf import runtime
-from lrcn_tf.configs import to_dict
+from lrcn_tf.configs import ConfigError, to_dict
 from lrcn_tf.configs.table1 import DEFECTS, Table1Config
 from lrcn_tf.data.ucf101 import format as ucf101
 from lrcn_tf.data.ucf101 import pipeline as ucf101_pipeline
@@ -102,12 +102,16 @@ def crop_size(cfg: Table1Config, data_dir: str | Path) -> int:
     return cfg.crop_size or ucf101.load_info(data_dir).crop_size
 
 
+def _backbone_kwargs(cfg: Table1Config) -> dict:
+    kwargs = {"fc_units": cfg.fc_units, "weights": cfg.backbone_weights}
+    if cfg.conv_filters:
+        kwargs["filters"] = cfg.conv_filters
+    return kwargs
+
+
 def build_model(cfg: Table1Config, num_classes: int, size: int) -> keras.Model:
     """The row's Keras model: clips (B, T, size, size, 3) -> logits (B, T, num_classes)."""
-    backbone_kwargs = {"fc_units": cfg.fc_units, "weights": cfg.backbone_weights}
-    if cfg.conv_filters:
-        backbone_kwargs["filters"] = cfg.conv_filters
-    kwargs = {"backbone": cfg.backbone, "backbone_kwargs": backbone_kwargs}
+    kwargs = {"backbone": cfg.backbone, "backbone_kwargs": _backbone_kwargs(cfg)}
     if cfg.is_lrcn:
         kwargs.update(
             lstm_units=cfg.lstm_units,
@@ -188,12 +192,94 @@ def loss_fn(model: keras.Model, batch, training: bool) -> tf.Tensor:
     return models.per_step_loss(model(x, training=training), y)
 
 
+# -- the embedded "ImageNet" stage (docs/recipe.md) -------------------------------------------
+
+
+def pretext_model(cfg: Table1Config, size: int) -> keras.Model:
+    """The row's CNN (named as in the row's model, so its layers copy by name) with one
+    softmax head per label of the still frames: frame -> [shape, position, hue] logits."""
+    from keras import layers
+
+    from lrcn_tf.data.ucf101.synthetic import STILL_HEADS
+    from lrcn_tf.models import backbones
+
+    bb = backbones.build(
+        cfg.backbone, (size, size, 3), dropout=cfg.dropout, include_top=False,
+        **_backbone_kwargs(cfg),
+    )  # fmt: skip
+    frame = keras.Input((size, size, 3), name="still")
+    x = bb(frame)
+    heads = [
+        layers.Dense(k, dtype="float32", name=f"pretext_{h}")(x) for h, k in STILL_HEADS.items()
+    ]
+    return keras.Model(frame, heads, name="pretext")
+
+
+def pretrain(cfg: Table1Config, data_dir: str | Path, workdir: str | Path) -> Path:
+    """Pre-trains the row's CNN on the renderer's still frames (once; then found again).
+
+    Its run folder, `<workdir>/table1-pretext-<hash>`, is keyed by the stage's settings, the
+    CNN, the input's normalisation and the frame size only: every split and both inputs of
+    a table share one pre-trained CNN, as they all shared the ImageNet weights.
+
+    Returns:
+      The pre-trained model's weights file (`pretext_model(cfg, size)`).
+    """
+    from lrcn_tf.data.ucf101.synthetic import render_stills
+
+    info = ucf101.load_info(data_dir)
+    size = crop_size(cfg, data_dir)
+    keys = ("backbone", "fc_units", "conv_filters", "dropout", "input_scale", "channel_order")
+    record = {k: v for k, v in to_dict(cfg).items() if k in keys}
+    record.update(
+        pretext_images=cfg.pretext_images,
+        pretext_train=to_dict(cfg.pretext_train),
+        frame_size=list(info.frame_size),
+        crop=size,
+        renderer=1,
+    )
+    run = runtime.Run(workdir, "table1-pretext", record)
+    done = run.path("pretext.weights.h5")
+    if done.exists():
+        return done
+    tc = cfg.pretext_train
+    images, labels = render_stills(cfg.pretext_images, tc.seed, *info.frame_size, crop=size)
+    runtime.seed_everything(tc.seed)
+    model = pretext_model(cfg, size)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(images), seed=tc.seed)
+    ds = ds.batch(tc.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    def preprocess(batch):  # the train step's first stage, on the accelerator
+        x, y = batch
+        x = ucf101_pipeline.normalise(x, "rgb", scale=cfg.input_scale)
+        return ucf101_pipeline.to_channel_order(x, cfg.channel_order), y
+
+    def pretext_loss(model, batch, training):
+        x, y = batch
+        logits = model(x, training=training)
+        return tf.add_n(
+            [
+                tf.reduce_mean(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y[:, i], logits=z)
+                )
+                for i, z in enumerate(logits)
+            ]
+        )
+
+    history = trainer.fit(model, ds, pretext_loss, tc, run.path("ckpt"), description="pretext",
+                          checkpoint_iterator=False, preprocess=preprocess)  # fmt: skip
+    run.log("pre-trained on %d stills: losses %s", len(images), history["losses"][-3:])
+    model.save_weights(str(done))
+    return done
+
+
 def train(
     cfg: Table1Config,
     data_dir: str | Path,
     ckpt_dir: str | Path,
     *,
     init_weights: str | Path | None = None,
+    pretext_weights: str | Path | None = None,
     strategy: tf.distribute.Strategy | None = None,
 ) -> tuple[keras.Model, dict]:
     """Builds the row's model (seeded), initialises it, and trains it with the shared trainer.
@@ -204,6 +290,8 @@ def train(
       ckpt_dir: checkpoints and TensorBoard logs (resumed from when they exist).
       init_weights: final weights of the trained single-frame model of the same split and
         modality; LRCN copies its CNN layers (conv1 ... fc6/fc7) from it, as the original did.
+      pretext_weights: `pretrain`'s weights; the single-frame model copies its CNN layers
+        from them (the embedded stand-in for the ImageNet weights).
       strategy: e.g. tf.distribute.MirroredStrategy; the model is built under its scope.
 
     Returns:
@@ -223,6 +311,11 @@ def train(
             copied = trainer.copy_weights_by_name(source, model)
             if not copied:
                 raise ValueError(f"{cfg.model}: no layer of {init_weights} matches the model")
+        if pretext_weights is not None:
+            source = pretext_model(cfg, size)
+            source.load_weights(str(pretext_weights))
+            if not trainer.copy_weights_by_name(source, model):
+                raise ValueError(f"{cfg.model}: no layer of {pretext_weights} matches the model")
     history = trainer.fit(
         model,
         train_dataset(cfg, data_dir, size),
@@ -303,6 +396,11 @@ def run_row(
       The row's video accuracy, keyed (model, split<N>, modality) in `values`.
     """
     data_dir = data.folder
+    if cfg.pretext and not data.synthetic:
+        raise ConfigError(
+            "pretext (the embedded ImageNet stage) is for synthetic_ucf101; with real data use "
+            "--preset paper, or --set pretext=false"
+        )
     if cfg.is_lrcn and cfg.init_from_single_frame and init is None:
         raise ValueError(f"{cfg.model} is initialised from the single-frame model: pass init=")
     init = init if cfg.is_lrcn and cfg.init_from_single_frame else None
@@ -328,11 +426,13 @@ def run_row(
         acc = ev.accuracy(saved["scores"], saved["labels"])
         run.log("already evaluated: accuracy %.2f%%", acc)
         return _with_accuracy(result, acc)
+    pretext = pretrain(cfg, data_dir, workdir) if cfg.pretext and not cfg.is_lrcn else None
     model, history = train(
         cfg,
         data_dir,
         run.path("ckpt"),
         init_weights=init.weights_path if init else None,
+        pretext_weights=pretext,
         strategy=strategy,
     )
     run.log(
@@ -412,6 +512,9 @@ def _run_record(cfg: Table1Config) -> dict:
     for key, default in _NEW_FIELDS.items():
         if record.get(key, default) == default:
             record.pop(key, None)
+    if not cfg.pretext:
+        record.pop("pretext_images", None)
+        record.pop("pretext_train", None)
     return record
 
 
@@ -421,6 +524,7 @@ _NEW_FIELDS = {
     "test_every_frame": False,
     "test_final_clip_twice": False,
     **dict.fromkeys(DEFECTS, False),
+    "pretext": False,
 }
 
 

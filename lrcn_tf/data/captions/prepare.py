@@ -17,10 +17,14 @@ outside val and test) are kept as a split of their own, `restval`, outside the v
 (the original trained on train2014 only; a config's `train_restval` adds them to training);
 `--restval train` merges them into `train` instead (the later convention), `val` or `drop`. The output is written into `DIR.partial` and
 renamed to DIR when complete, so a killed run never leaves a folder that looks finished.
+An image that cannot be read (missing, not an image) is left out and recorded in DIR/manifest.csv
+with its reason, as UCF-101's videos are; the rest finish, and `info.json` counts the failed.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -34,6 +38,8 @@ from lrcn_tf.data.captions import format as captions
 from lrcn_tf.runtime import write_text_atomic
 
 IMAGES_PER_SHARD = 1000
+MANIFEST = "manifest.csv"  # every listed image: image_id, split, filename, status ("ok" or why not)
+MANIFEST_COLUMNS = ("image_id", "split", "filename", "status")
 SYNTHETIC = ("synthetic_coco2014", "synthetic_flickr30k")
 
 
@@ -106,9 +112,9 @@ def prepare(
         raise captions.CaptionDataError(f"{dataset}: no training images")
     vocab = text.Vocabulary.build((t for _, toks in by_split["train"] for t in toks), min_count)
     vocab.save(partial / "vocabulary.txt")
-    counts = {}
+    counts, manifest = {}, []
     for split, items in by_split.items():
-        counts[split] = len(items)
+        counts[split] = 0
         if not items:
             continue
         shards = max(1, math.ceil(len(items) / IMAGES_PER_SHARD))
@@ -118,8 +124,16 @@ def prepare(
             name = partial / f"{split}-{k:05d}-of-{shards:05d}.tfrecord"
             with tf.io.TFRecordWriter(str(name)) as writer:
                 for r, toks in items[k::shards]:
+                    bar.update()
+                    try:
+                        jpeg = _image_bytes(r, image_size)
+                    except captions.CaptionDataError as e:  # recorded; the others go on
+                        manifest.append((r.image_id, split, r.filename, _reason(e, r)))
+                        continue
+                    manifest.append((r.image_id, split, r.filename, "ok"))
+                    counts[split] += 1
                     ids = [vocab.encode(t) for t in toks]
-                    writer.write(_example(r, _image_bytes(r, image_size), ids))
+                    writer.write(_example(r, jpeg, ids))
                     entries.append({"image_id": r.image_id, "filename": r.filename,
                                     "captions": list(r.captions), "token_ids": ids})  # fmt: skip
                     refs["images"].append({"id": r.image_id, "file_name": r.filename})
@@ -127,15 +141,20 @@ def prepare(
                         {"image_id": r.image_id, "id": len(refs["annotations"]) + j, "caption": c}
                         for j, c in enumerate(r.captions)
                     ]
-                    bar.update()
         bar.close()
         (partial / f"{split}.json").write_text(json.dumps(entries))
         refs.update(
             type="captions", info={"description": f"{dataset} {split} references"}, licenses=[]
         )
         (partial / f"references_{split}.json").write_text(json.dumps(refs))
+    if not counts["train"]:
+        raise captions.CaptionDataError(
+            f"{dataset}: every training image failed, e.g. {manifest[0][2]}: {manifest[0][3]}"
+        )
+    _write_manifest(partial / MANIFEST, manifest)
+    failed = sum(m[3] != "ok" for m in manifest)
     info = {"kind": "captions", "format_version": captions.FORMAT_VERSION, "dataset": dataset,
-            "image_size": image_size, "splits": counts, "vocab_size": len(vocab),
+            "image_size": image_size, "splits": counts, "failed": failed, "vocab_size": len(vocab),
             "min_count": min_count, "max_words": text.MAX_WORDS, "tokenizer": tokenizer,
             "restval": restval, "source": source}  # fmt: skip
     write_text_atomic(partial / "info.json", json.dumps(info, indent=2) + "\n")
@@ -143,6 +162,41 @@ def prepare(
         remove_ours(out_dir)  # a caption folder lrcn_tf made (checked above)
     os.replace(partial, out_dir)
     return out_dir
+
+
+def _reason(e: Exception, record: captions.ImageRecord) -> str:
+    """The short reason of a failed image (the message without its path)."""
+    why = str(e).replace(f"{record.path}: ", "").replace(f" ({record.filename})", "")
+    return " ".join(why.split())[:160]
+
+
+def _write_manifest(path: Path, rows: list[tuple]) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    writer.writerows(rows)
+    write_text_atomic(path, buf.getvalue())
+
+
+def failures(out_dir: str | Path) -> dict[str, str]:
+    """{filename: reason} of the images a prepared folder's manifest.csv records as failed."""
+    path = Path(out_dir) / MANIFEST
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        return {r["filename"]: r["status"] for r in csv.DictReader(f) if r["status"] != "ok"}
+
+
+def summary(out_dir: str | Path, dataset: str) -> str:
+    """What a prepare did: images ok, failed, and the first reasons."""
+    info = json.loads((Path(out_dir) / "info.json").read_text())
+    failed = failures(out_dir)
+    ok = sum(info["splits"].values())
+    lines = [f"{dataset} prepared in {out_dir}: {ok} images ok, {len(failed)} failed"]
+    lines += [f"  {name}: {why}" for name, why in sorted(failed.items())[:20]]
+    if len(failed) > 20:
+        lines.append(f"  ... {len(failed) - 20} more in {Path(out_dir) / MANIFEST}")
+    return "\n".join(lines)
 
 
 def remove_ours(folder: Path) -> None:
