@@ -195,7 +195,7 @@ def _parse_sizes(spec: str) -> dict[str, int]:
 
 
 def _captions_main(argv) -> int:
-    """`--dataset coco2014|flickr30k|synthetic_coco2014|synthetic_flickr30k`."""
+    """`--dataset coco2014|flickr30k|flickr8k|synthetic_coco2014|synthetic_flickr30k`."""
     f = flags.FLAGS
     if len(argv) > 1:
         raise flags.Error(f"unexpected arguments: {argv[1:]}")
@@ -209,9 +209,16 @@ def _captions_main(argv) -> int:
         raise flags.ValidationError(f"--dataset {f.dataset} needs --images (the image folder)")
     if bool(f.karpathy_json) == bool(f.coco_captions):
         raise flags.ValidationError("give either --karpathy_json or --coco_captions")
+    if f.dataset == "flickr8k" and not f.karpathy_json:
+        raise flags.ValidationError(
+            "--dataset flickr8k needs --karpathy_json dataset_flickr8k.json"
+        )
     if f.karpathy_json:
         records = captions.load_karpathy(f.karpathy_json, f.images)
         source = {"karpathy_json": str(f.karpathy_json)}
+        note = captions.split_size_note(f.dataset, records)
+        if note:
+            print(f"note: {f.karpathy_json}: {note}")
     else:
         records = []
         for spec in f.coco_captions:
@@ -240,6 +247,11 @@ def _tacos_flags() -> None:
     )
     flags.DEFINE_integer("min_count", text.MIN_COUNT, "Keep words seen this often in training.")
     flags.DEFINE_integer("max_words", text.MAX_WORDS, "Truncate captions to this many words.")
+    flags.DEFINE_list(
+        "levels",
+        ["detailed"],
+        "tacos_multilevel: description levels kept (detailed, short, single_sentence).",
+    )
     flags.DEFINE_integer("synthetic_seed", None, "synthetic_tacos: generator seed (default 2015).")
 
 
@@ -258,8 +270,10 @@ def _tacos_main(argv: list[str]) -> None:
         if not f.src:
             raise app.UsageError("--dataset tacos_multilevel needs --src FILE.jsonl")
         src = Path(f.src)
-    manifest = tacos_prepare.prepare(src, out, f.dataset, f.min_count, f.max_words)
+    manifest = tacos_prepare.prepare(src, out, f.dataset, f.min_count, f.max_words, f.levels)
     print(f"prepared {f.dataset} into {out}: {json.dumps(manifest['counts'])}")
+    if manifest["ignored_fields"]:
+        print(f"note: {src}: unknown fields skipped (lines): {manifest['ignored_fields']}")
     for split, acc in manifest["map_accuracy"].items():
         print(f"  CRF MAP accuracy ({split}): " + ", ".join(f"{s} {a:.3f}" for s, a in acc.items()))
 
@@ -274,6 +288,7 @@ PREPARERS = {
     "synthetic_ucf101": "ucf101",
     "coco2014": "captions",
     "flickr30k": "captions",
+    "flickr8k": "captions",
     "synthetic_coco2014": "captions",
     "synthetic_flickr30k": "captions",
     "tacos_multilevel": "tacos",

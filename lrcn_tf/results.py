@@ -36,7 +36,13 @@ PAPER_DATASET = {
 }
 PAPER_DATASETS = frozenset(PAPER_DATASET.values())
 
-_CAPTION_DATASETS = ("flickr30k", "coco2014", "synthetic_flickr30k", "synthetic_coco2014")
+_CAPTION_DATASETS = (
+    "flickr30k",
+    "coco2014",
+    "flickr8k",
+    "synthetic_flickr30k",
+    "synthetic_coco2014",
+)
 # What each table may hold (SPEC.md, "Keys for every table row"): rows, a pattern of settings,
 # metrics, datasets. Table 3 also writes METEOR, CIDEr and ROUGE-L, and its `--split val`
 # and Table 5's `--set eval_split=val` say so in the setting; Table 4's setting counts images.

@@ -113,7 +113,7 @@ def main(argv: list[str]) -> int:
     del argv
     start = time.time()
     _check_flags()
-    s = common.setup()
+    s = common.setup(seed_fields=("train.seed", "pretext_train.seed"))
     splits = [1, 2, 3] if FLAGS.split == "all" else [int(FLAGS.split)]
     for split in splits:  # a bad --set is named before any data is made or read
         for name in (f"table1/{m}/{d}" for m in MODELS for d in FLAGS.inputs):
@@ -136,6 +136,11 @@ def main(argv: list[str]) -> int:
                 cfg = configs.build(
                     f"table1/{model}/{modality}", s.preset, [f"split={split}", *s.overrides]
                 )
+                if cfg.pretext and not s.synthetic:
+                    raise app.UsageError(
+                        "pretext (the embedded ImageNet stage) is for synthetic_ucf101; with "
+                        "real data use --preset paper, or --set pretext=false"
+                    )
                 init = done.get(("single_frame", modality)) if cfg.is_lrcn else None
                 res = task.run_row(
                     cfg,

@@ -45,7 +45,7 @@ from lrcn_tf.results import result_row, update_results
 from reproduce import common
 
 FLAGS = flags.FLAGS
-DATASETS = ["synthetic_flickr30k", "synthetic_coco2014", "flickr30k", "coco2014"]
+DATASETS = ["synthetic_flickr30k", "synthetic_coco2014", "flickr30k", "coco2014", "flickr8k"]
 
 common.define_common_flags("synthetic_flickr30k", DATASETS, "results/table2.csv")
 

@@ -39,7 +39,7 @@ from lrcn_tf.results import result_row, update_results
 from reproduce import common
 
 FLAGS = flags.FLAGS
-DATASETS = ["synthetic_flickr30k", "synthetic_coco2014", "flickr30k", "coco2014"]
+DATASETS = ["synthetic_flickr30k", "synthetic_coco2014", "flickr30k", "coco2014", "flickr8k"]
 
 common.define_common_flags("synthetic_flickr30k", DATASETS, "results/table3.csv")
 flags.DEFINE_enum("variant", "2f", list(VARIANTS), "LRCN variant: 1u, 2u, 2f (the paper's), 4f.")

@@ -45,7 +45,7 @@ from lrcn_tf.results import result_row, update_results
 from reproduce import common
 
 FLAGS = flags.FLAGS
-DATASETS = ("synthetic_flickr30k", "synthetic_coco2014", "flickr30k", "coco2014")
+DATASETS = ("synthetic_flickr30k", "synthetic_coco2014", "flickr30k", "coco2014", "flickr8k")
 flags.DEFINE_enum("mode", "export", ["export", "aggregate"], "Export a kit or aggregate forms.")
 flags.DEFINE_enum(
     "dataset",

@@ -12,7 +12,15 @@ import pytest
 from lrcn_tf.configs import build
 from lrcn_tf.evaluation import activity as ev
 
-FAST = ["train.max_iter=4", "train.checkpoint_every=2", "train.batch_size=4"]
+FAST = [
+    "train.max_iter=4",
+    "train.checkpoint_every=2",
+    "train.batch_size=4",
+    "pretext_images=64",
+    "pretext_train.max_iter=4",
+    "pretext_train.stepsize=2",
+    "pretext_train.checkpoint_every=2",
+]
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,7 @@ DATASET_KIND = {
     "synthetic_ucf101": "ucf101",
     "coco2014": "captions",
     "flickr30k": "captions",
+    "flickr8k": "captions",
     "synthetic_coco2014": "captions",
     "synthetic_flickr30k": "captions",
     "tacos_multilevel": "tacos",

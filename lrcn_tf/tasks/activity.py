@@ -97,12 +97,16 @@ def crop_size(cfg: Table1Config, data_dir: str | Path) -> int:
     return cfg.crop_size or ucf101.load_info(data_dir).crop_size
 
 
+def _backbone_kwargs(cfg: Table1Config) -> dict:
+    kwargs = {"fc_units": cfg.fc_units, "weights": cfg.backbone_weights}
+    if cfg.conv_filters:
+        kwargs["filters"] = cfg.conv_filters
+    return kwargs
+
+
 def build_model(cfg: Table1Config, num_classes: int, size: int) -> keras.Model:
     """The row's Keras model: clips (B, T, size, size, 3) -> logits (B, T, num_classes)."""
-    backbone_kwargs = {"fc_units": cfg.fc_units, "weights": cfg.backbone_weights}
-    if cfg.conv_filters:
-        backbone_kwargs["filters"] = cfg.conv_filters
-    kwargs = {"backbone": cfg.backbone, "backbone_kwargs": backbone_kwargs}
+    kwargs = {"backbone": cfg.backbone, "backbone_kwargs": _backbone_kwargs(cfg)}
     if cfg.is_lrcn:
         kwargs.update(
             lstm_units=cfg.lstm_units,
@@ -177,12 +181,90 @@ def make_loss_fn(cfg: Table1Config, size: int):
     return loss_fn
 
 
+# -- the embedded "ImageNet" stage (docs/recipe.md) -------------------------------------------
+
+
+def pretext_model(cfg: Table1Config, size: int) -> keras.Model:
+    """The row's CNN (named as in the row's model, so its layers copy by name) with one
+    softmax head per label of the still frames: frame -> [shape, position, hue] logits."""
+    from keras import layers
+
+    from lrcn_tf.data.ucf101.synthetic import STILL_HEADS
+    from lrcn_tf.models import backbones
+
+    bb = backbones.build(
+        cfg.backbone, (size, size, 3), dropout=cfg.dropout, include_top=False,
+        **_backbone_kwargs(cfg),
+    )  # fmt: skip
+    frame = keras.Input((size, size, 3), name="still")
+    x = bb(frame)
+    heads = [
+        layers.Dense(k, dtype="float32", name=f"pretext_{h}")(x) for h, k in STILL_HEADS.items()
+    ]
+    return keras.Model(frame, heads, name="pretext")
+
+
+def pretrain(cfg: Table1Config, data_dir: str | Path, workdir: str | Path) -> Path:
+    """Pre-trains the row's CNN on the renderer's still frames (once; then found again).
+
+    Its run folder, `<workdir>/table1-pretext-<hash>`, is keyed by the stage's settings, the
+    CNN, the input's normalisation and the frame size only: every split and both inputs of
+    a table share one pre-trained CNN, as they all shared the ImageNet weights.
+
+    Returns:
+      The pre-trained model's weights file (`pretext_model(cfg, size)`).
+    """
+    from lrcn_tf.data.ucf101.synthetic import render_stills
+
+    info = ucf101.load_info(data_dir)
+    size = crop_size(cfg, data_dir)
+    keys = ("backbone", "fc_units", "conv_filters", "dropout", "input_scale", "channel_order")
+    record = {k: v for k, v in to_dict(cfg).items() if k in keys}
+    record.update(
+        pretext_images=cfg.pretext_images,
+        pretext_train=to_dict(cfg.pretext_train),
+        frame_size=list(info.frame_size),
+        crop=size,
+        renderer=1,
+    )
+    run = runtime.Run(workdir, "table1-pretext", record)
+    done = run.path("pretext.weights.h5")
+    if done.exists():
+        return done
+    tc = cfg.pretext_train
+    images, labels = render_stills(cfg.pretext_images, tc.seed, *info.frame_size, crop=size)
+    runtime.seed_everything(tc.seed)
+    model = pretext_model(cfg, size)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(images), seed=tc.seed)
+    ds = ds.batch(tc.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    def loss_fn(model, batch, training):
+        x, y = batch
+        x = ucf101_pipeline.normalise(x, "rgb", scale=cfg.input_scale)
+        logits = model(ucf101_pipeline.to_channel_order(x, cfg.channel_order), training=training)
+        return tf.add_n(
+            [
+                tf.reduce_mean(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y[:, i], logits=z)
+                )
+                for i, z in enumerate(logits)
+            ]
+        )
+
+    history = trainer.fit(model, ds, loss_fn, tc, run.path("ckpt"), description="pretext",
+                          checkpoint_iterator=False)  # fmt: skip
+    run.log("pre-trained on %d stills: losses %s", len(images), history["losses"][-3:])
+    model.save_weights(str(done))
+    return done
+
+
 def train(
     cfg: Table1Config,
     data_dir: str | Path,
     ckpt_dir: str | Path,
     *,
     init_weights: str | Path | None = None,
+    pretext_weights: str | Path | None = None,
     strategy: tf.distribute.Strategy | None = None,
 ) -> tuple[keras.Model, dict]:
     """Builds the row's model (seeded), initialises it, and trains it with the shared trainer.
@@ -193,6 +275,8 @@ def train(
       ckpt_dir: checkpoints and TensorBoard logs (resumed from when they exist).
       init_weights: final weights of the trained single-frame model of the same split and
         modality; LRCN copies its CNN layers (conv1 ... fc6/fc7) from it, as the original did.
+      pretext_weights: `pretrain`'s weights; the single-frame model copies its CNN layers
+        from them (the embedded stand-in for the ImageNet weights).
       strategy: e.g. tf.distribute.MirroredStrategy; the model is built under its scope.
 
     Returns:
@@ -212,6 +296,11 @@ def train(
             copied = trainer.copy_weights_by_name(source, model)
             if not copied:
                 raise ValueError(f"{cfg.model}: no layer of {init_weights} matches the model")
+        if pretext_weights is not None:
+            source = pretext_model(cfg, size)
+            source.load_weights(str(pretext_weights))
+            if not trainer.copy_weights_by_name(source, model):
+                raise ValueError(f"{cfg.model}: no layer of {pretext_weights} matches the model")
     history = trainer.fit(
         model,
         train_dataset(cfg, data_dir, size),
@@ -223,6 +312,18 @@ def train(
         description=f"split{cfg.split} {cfg.model}/{cfg.modality}",
     )
     return model, history
+
+
+def predictor(model: keras.Model, channel_order: str = "rgb"):
+    """`predict(clips) -> logits`: numpy (N, T, h, w, C) normalised clips of the pipelines ->
+    numpy (N, T, K), in the model's `channel_order`, at inference (dropout off), one compiled
+    call per batch (retraced for new shapes only while needed)."""
+
+    def forward(x):
+        return model(ucf101_pipeline.to_channel_order(x, channel_order), training=False)
+
+    predict = tf.function(forward, reduce_retracing=True)
+    return lambda x: predict(tf.constant(x)).numpy()
 
 
 def evaluate(
@@ -249,13 +350,8 @@ def evaluate(
         batch_size=None if cfg.eval_per_video else cfg.eval_batch_clips,
         **cfg.test_protocol,
     )
-
-    def forward(x):
-        return model(ucf101_pipeline.to_channel_order(x, cfg.channel_order), training=False)
-
-    predict = tf.function(forward, reduce_retracing=True)
     scores, labels = ev.evaluate_videos(
-        lambda x: predict(tf.constant(x)).numpy(),
+        predictor(model, cfg.channel_order),
         data.as_numpy_iterator(),
         len(videos),
         info.num_classes,
@@ -302,11 +398,13 @@ def run_row(
         acc = ev.accuracy(saved["scores"], saved["labels"])
         run.log("already evaluated: accuracy %.2f%%", acc)
         return dataclasses.replace(result, accuracy=acc)
+    pretext = pretrain(cfg, data_dir, workdir) if cfg.pretext and not cfg.is_lrcn else None
     model, history = train(
         cfg,
         data_dir,
         run.path("ckpt"),
         init_weights=init.weights_path if init else None,
+        pretext_weights=pretext,
         strategy=strategy,
     )
     run.log(
@@ -370,6 +468,9 @@ def _run_record(cfg: Table1Config) -> dict:
     for key, default in _NEW_FIELDS.items():
         if record.get(key, default) == default:
             record.pop(key, None)
+    if not cfg.pretext:
+        record.pop("pretext_images", None)
+        record.pop("pretext_train", None)
     return record
 
 
@@ -379,6 +480,7 @@ _NEW_FIELDS = {
     "test_every_frame": False,
     "test_final_clip_twice": False,
     **dict.fromkeys(DEFECTS, False),
+    "pretext": False,
 }
 
 

@@ -35,6 +35,11 @@ from lrcn_tf.errors import UserError
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
 KARPATHY_SPLITS = ("train", "val", "test", "restval")
+# Images per split of Karpathy's split files (Flickr8k: the official 6000/1000/1000).
+KARPATHY_SIZES = {
+    "flickr8k": {"train": 6000, "val": 1000, "test": 1000},
+    "coco2014": {"train": 82783, "val": 5000, "test": 5000, "restval": 30504},
+}
 CAFFE_MEAN_BGR = (104.0, 117.0, 123.0)  # the captioning prototxts' mean_value
 
 
@@ -80,6 +85,23 @@ def _read_json(path: Path):
         raise CaptionDataError(f"{path}: cannot read: {e.strerror or e}") from None
     except json.JSONDecodeError as e:
         raise CaptionDataError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
+
+
+def split_size_note(dataset: str, records: list[ImageRecord]) -> str | None:
+    """A note when a Karpathy file's split sizes are not the known ones for `dataset` (a
+    different or edited file: the numbers are then not the usual benchmark's), else None."""
+    want = KARPATHY_SIZES.get(dataset)
+    if want is None:
+        return None
+    have: dict[str, int] = {}
+    for r in records:
+        have[r.split] = have.get(r.split, 0) + 1
+    if {k: v for k, v in have.items() if v} == want:
+        return None
+    show = ", ".join(f"{k} {have.get(k, 0)}" for k in want)
+    return f"split sizes {show}; Karpathy's {dataset} file has " + ", ".join(
+        f"{k} {v}" for k, v in want.items()
+    )
 
 
 def safe_image_path(image_root: Path, relative: str, where: str) -> Path:

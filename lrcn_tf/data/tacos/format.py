@@ -22,6 +22,7 @@ written by `lrcn_tf.data.tacos.prepare` and read by `lrcn_tf.data.tacos.pipeline
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,7 +39,13 @@ FORMAT = "tacos_multilevel"
 VERSION = 1
 MANIFEST = "manifest.json"
 ENCODINGS = ("crf_max", "crf_prob", "map_words")
-_SEGMENT_KEYS = {"id", "video", "start", "end", "split", "crf", "sentences", "gold"}
+_SEGMENT_KEYS = {
+    "id", "video", "start", "end", "split", "crf", "sentences", "gold", "level", "fps", "frames",
+}  # fmt: skip
+_HEADER_KEYS = {"format", "version", "labels"}
+# The description levels of TACoS multilevel (Rohrbach et al. 2014): detailed (sentences
+# aligned to segments), short (3-5 sentences a video), a single sentence a video.
+LEVELS = ("detailed", "short", "single_sentence")
 _SUM_TOLERANCE = 1e-2  # distributions must sum to 1 within this; then they are renormalised
 
 
@@ -58,14 +65,21 @@ class Segment:
     crf: dict[str, np.ndarray]
     sentences: tuple[str, ...]
     gold: dict[str, str] | None = None
+    level: str = "detailed"  # LEVELS
+    fps: float | None = None  # the video's frame rate, when given
+    frames: tuple[int, int] | None = None  # first and last frame of the segment, when given
 
 
 @dataclasses.dataclass(frozen=True)
 class Corpus:
-    """A parsed file: the label vocabulary of every slot and the segments in file order."""
+    """A parsed file: the label vocabulary of every slot and the segments in file order.
+
+    `ignored` counts the lines of every unknown field that was skipped (a field whose name is
+    close to a known one is an error instead: it is more likely a misspelling)."""
 
     labels: dict[str, tuple[str, ...]]
     segments: list[Segment]
+    ignored: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 # --- parsing ----------------------------------------------------------------------------------
@@ -103,6 +117,7 @@ def parse_lines(lines: Iterable[str], source: str = "<input>") -> Corpus:
     labels = None
     segments: list[Segment] = []
     first_line: dict[str, int] = {}
+    ignored: dict[str, int] = {}
     for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -116,6 +131,8 @@ def parse_lines(lines: Iterable[str], source: str = "<input>") -> Corpus:
             fail(f"not valid JSON ({e.msg} at column {e.colno})")
         if not isinstance(obj, dict):
             fail(f"expected a JSON object, got {type(obj).__name__}")
+        for key in _unknown(obj, _HEADER_KEYS if labels is None else _SEGMENT_KEYS, fail):
+            ignored[key] = ignored.get(key, 0) + 1
         if labels is None:
             labels = _parse_header(obj, fail)
             continue
@@ -128,7 +145,18 @@ def parse_lines(lines: Iterable[str], source: str = "<input>") -> Corpus:
         raise TACoSFormatError(f"{source}: empty file, expected a header line")
     if not segments:
         raise TACoSFormatError(f"{source}: a header but no segment lines")
-    return Corpus(labels, segments)
+    return Corpus(labels, segments, ignored)
+
+
+def _unknown(obj: dict, known: set[str], fail) -> list[str]:
+    """The unknown fields of a line, to be skipped and reported; one whose name is close to a
+    known field's is an error (a misspelt field would otherwise be lost silently)."""
+    unknown = sorted(set(obj) - known)
+    for key in unknown:
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+        if close:
+            fail(f"unknown field {key!r} (did you mean {close[0]!r}?); fields: {sorted(known)}")
+    return unknown
 
 
 def _parse_header(obj: dict, fail) -> dict[str, tuple[str, ...]]:
@@ -158,9 +186,6 @@ def _parse_header(obj: dict, fail) -> dict[str, tuple[str, ...]]:
 
 
 def _parse_segment(obj: dict, labels: dict[str, tuple[str, ...]], fail) -> Segment:
-    unknown = sorted(set(obj) - _SEGMENT_KEYS)
-    if unknown:
-        fail(f"unknown field(s) {unknown}; a segment has {sorted(_SEGMENT_KEYS)}")
     for key in ("video", "start", "end", "split", "crf", "sentences"):
         if key not in obj:
             fail(f"missing field {key!r}")
@@ -197,7 +222,26 @@ def _parse_segment(obj: dict, labels: dict[str, tuple[str, ...]], fail) -> Segme
         for slot, label in gold.items():
             if label not in labels[slot]:
                 fail(f"gold {slot} {label!r} is not a label of that slot")
-    return Segment(seg_id, video, start, end, obj["split"], dists, tuple(sentences), gold)
+    level = obj.get("level", "detailed")
+    if level not in LEVELS:
+        fail(f"'level' {level!r} is not one of {list(LEVELS)}")
+    fps = obj.get("fps")
+    if fps is not None and (
+        isinstance(fps, bool) or not isinstance(fps, int | float) or not 0 < fps < math.inf
+    ):
+        fail(f"'fps' must be a positive number, got {fps!r}")
+    frames = obj.get("frames")
+    if frames is not None:
+        if (
+            not isinstance(frames, list)
+            or len(frames) != 2
+            or not all(isinstance(f, int) and not isinstance(f, bool) and f >= 0 for f in frames)
+            or frames[1] < frames[0]
+        ):
+            fail(f"'frames' must be [first, last], whole numbers, first <= last; got {frames!r}")
+        frames = (frames[0], frames[1])
+    return Segment(seg_id, video, start, end, obj["split"], dists, tuple(sentences), gold,
+                   level, None if fps is None else float(fps), frames)  # fmt: skip
 
 
 def _parse_distribution(values, slot: str, size: int, fail) -> np.ndarray:

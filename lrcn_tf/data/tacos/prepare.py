@@ -14,6 +14,7 @@ import numpy as np
 
 from lrcn_tf.data import folders, text
 from lrcn_tf.data.tacos.format import (
+    LEVELS,
     MANIFEST,
     SLOTS,
     SPLITS,
@@ -38,6 +39,7 @@ def prepare(
     dataset: str = "tacos_multilevel",
     min_count: int = text.MIN_COUNT,
     max_words: int = text.MAX_WORDS,
+    levels: Sequence[str] = ("detailed",),
 ) -> dict:
     """Reads a TACoS JSON-lines file and writes the prepared folder (see the module docstring).
 
@@ -48,6 +50,7 @@ def prepare(
       dataset: the dataset name recorded in the manifest.
       min_count: vocabulary threshold (5 in the original).
       max_words: caption truncation (20 in the original).
+      levels: the description levels kept (LEVELS; segments without one are "detailed").
 
     Returns:
       The manifest.
@@ -56,13 +59,23 @@ def prepare(
       TACoSFormatError: a malformed input line, or no training segment.
     """
     corpus = read_jsonl(src)
+    bad = [lv for lv in levels if lv not in LEVELS]
+    if bad or not levels:
+        raise TACoSFormatError(f"levels {list(levels)}: choose from {list(LEVELS)}")
+    have = {lv: sum(g.level == lv for g in corpus.segments) for lv in LEVELS}
+    segments = [g for g in corpus.segments if g.level in levels]
+    if not segments:
+        raise TACoSFormatError(
+            f"{src}: no segment at level(s) {list(levels)}; the file has "
+            + ", ".join(f"{lv} {n}" for lv, n in have.items() if n)
+        )
     out = Path(out)
     try:
         folders.claim(out, dataset)  # never writes into (or unlinks from) someone else's folder
     except folders.DataFolderError as e:
         raise TACoSFormatError(str(e)) from None
     (out / MANIFEST).unlink(missing_ok=True)  # the folder is incomplete until the end
-    by_split = {s: [g for g in corpus.segments if g.split == s] for s in SPLITS}
+    by_split = {s: [g for g in segments if g.split == s] for s in SPLITS}
     if not by_split["train"]:
         raise TACoSFormatError(f"{src}: no segment has split 'train'; the vocabulary needs one")
     train_tokens = [text.tokenize(x) for g in by_split["train"] for x in g.sentences]
@@ -112,6 +125,9 @@ def prepare(
         "source_vocabulary_size": len(src_vocab),
         "min_count": min_count,
         "max_words": max_words,
+        "levels": list(levels),
+        "segments_per_level": {lv: n for lv, n in have.items() if n},
+        "ignored_fields": corpus.ignored,
     }
     write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -179,11 +179,15 @@ def _texture(rng, h, w, hue, k, sat, val) -> np.ndarray:
     )  # float HSV: H in degrees
 
 
-def _sprite(rng) -> tuple[np.ndarray, np.ndarray]:
-    """A random shape (mask float32 0-1) filled with a random colour and stripe/check texture."""
+SHAPES = ("ellipse", "rectangle", "triangle", "star", "cross", "diamond")
+
+
+def _sprite(rng, drawn: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A random shape (mask float32 0-1) filled with a random colour and stripe/check texture;
+    `drawn` (if given) receives the shape and hue drawn (the draws are the same either way)."""
     s, c, r = _SPRITE, _SPRITE / 2, _SHAPE_R
     big = np.zeros((4 * s, 4 * s), np.uint8)  # drawn at 4x, then shrunk: anti-aliased edges
-    shape = rng.choice(["ellipse", "rectangle", "triangle", "star", "cross", "diamond"])
+    shape = rng.choice(list(SHAPES))
     aspect = rng.uniform(0.55, 1.0)
     if shape == "ellipse":
         cv2.ellipse(
@@ -233,16 +237,68 @@ def _sprite(rng) -> tuple[np.ndarray, np.ndarray]:
         v = (-xx * np.sin(theta) + yy * np.cos(theta)) / period
         pattern = 0.5 + 0.5 * np.sign(np.sin(np.pi * u) * np.sin(np.pi * v))  # checks
     value = rng.uniform(0.55, 1.0) * (1 - 0.45 * pattern)
+    hue = rng.uniform(0, 360)
     hsv = np.stack(
-        [
-            np.full_like(value, rng.uniform(0, 360)),
-            np.full_like(value, rng.uniform(0.55, 1.0)),
-            value,
-        ],
-        -1,
+        [np.full_like(value, hue), np.full_like(value, rng.uniform(0.55, 1.0)), value], -1
     )
     rgb = cv2.cvtColor(hsv.astype(np.float32), cv2.COLOR_HSV2RGB) * 255.0
+    if drawn is not None:
+        drawn.update(shape=str(shape), hue=float(hue))
     return rgb, mask
+
+
+# -- still frames for the embedded "ImageNet" stage (docs/recipe.md) ---------------------------
+
+STILL_GRID = 3  # position label: a STILL_GRID x STILL_GRID grid of the crop
+STILL_HUE_BINS = 6  # hue label: bins of 60 degrees
+STILL_HEADS = {"shape": len(SHAPES), "position": STILL_GRID**2, "hue": STILL_HUE_BINS}
+
+
+def render_stills(
+    n: int, seed: int, height: int = 60, width: int = 80, crop: int = 56, jpeg_quality: int = 90
+) -> tuple[np.ndarray, np.ndarray]:
+    """`n` labelled still frames drawn by this renderer, for pre-training the CNN.
+
+    Each: a background texture of any hue, one object of the videos' sprite family (radius
+    8-12 px times a scale in 0.5-2, any place and orientation), sensor noise, a JPEG round
+    trip, one random crop x crop window. Labels (int32 [n, 3]): the object's shape
+    (SHAPES), its centre on a STILL_GRID x STILL_GRID grid of the crop, its hue bin. None
+    is a property of a class: the classes differ only in motion.
+
+    Returns:
+      (uint8 RGB [n, crop, crop, 3], int32 [n, 3] = (shape, position, hue)).
+    """
+    rng = np.random.default_rng([seed, 0x57111])  # a stream of its own, never the videos'
+    k = height / 60.0
+    images = np.empty((n, crop, crop, 3), np.uint8)
+    labels = np.empty((n, 3), np.int32)
+    for i in range(n):
+        radius = rng.uniform(8.0, 12.0) * k * rng.uniform(0.5, 2.0)
+        background = _texture(rng, height, width, rng.uniform(0, 360), k, (0.25, 0.6), (0.3, 0.75))
+        drawn: dict = {}
+        sprite, mask = _sprite(rng, drawn)
+        y0 = int(rng.integers(0, height - crop + 1))
+        x0 = int(rng.integers(0, width - crop + 1))
+        cx, cy = x0 + rng.uniform(0, crop), y0 + rng.uniform(0, crop)  # centre inside the crop
+        m = cv2.getRotationMatrix2D(
+            (_SPRITE / 2, _SPRITE / 2), rng.uniform(0, 360), radius / _SHAPE_R
+        )
+        m[:, 2] += (cx - _SPRITE / 2, cy - _SPRITE / 2)
+        obj = cv2.warpAffine(sprite, m, (width, height), flags=cv2.INTER_LINEAR)
+        alpha = cv2.warpAffine(mask, m, (width, height), flags=cv2.INTER_LINEAR)[..., None]
+        img = (
+            background * (1 - alpha) + obj * alpha + rng.normal(0, NOISE_SIGMA, (height, width, 3))
+        )
+        img = np.clip(img, 0, 255).astype(np.uint8)
+        bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)  # encoded as the prepared frames are
+        enc = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])[1]
+        img = cv2.imdecode(enc, cv2.IMREAD_COLOR_RGB)
+        images[i] = img[y0 : y0 + crop, x0 : x0 + crop]
+        row = min(int((cy - y0) / crop * STILL_GRID), STILL_GRID - 1)
+        col = min(int((cx - x0) / crop * STILL_GRID), STILL_GRID - 1)
+        hue_bin = int(drawn["hue"] // (360 / STILL_HUE_BINS)) % STILL_HUE_BINS
+        labels[i] = (SHAPES.index(drawn["shape"]), row * STILL_GRID + col, hue_bin)
+    return images, labels
 
 
 def generate(
