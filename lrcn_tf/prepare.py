@@ -114,8 +114,8 @@ def run_ucf101(f) -> int:
         workers=f.workers,
         videos_per_shard=f.videos_per_shard,
         jpeg_quality=f.jpeg_quality,
-        runner=f.runner,
-        beam_options=f.beam_options,
+        runner=getattr(f, "runner", "local"),  # flag objects from before --runner
+        beam_options=getattr(f, "beam_options", None),
     )
     if f.dataset == "synthetic_ucf101":
         if f.src or f.splits:
