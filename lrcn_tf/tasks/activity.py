@@ -314,6 +314,18 @@ def train(
     return model, history
 
 
+def predictor(model: keras.Model, channel_order: str = "rgb"):
+    """`predict(clips) -> logits`: numpy (N, T, h, w, C) normalised clips of the pipelines ->
+    numpy (N, T, K), in the model's `channel_order`, at inference (dropout off), one compiled
+    call per batch (retraced for new shapes only while needed)."""
+
+    def forward(x):
+        return model(ucf101_pipeline.to_channel_order(x, channel_order), training=False)
+
+    predict = tf.function(forward, reduce_retracing=True)
+    return lambda x: predict(tf.constant(x)).numpy()
+
+
 def evaluate(
     model: keras.Model, cfg: Table1Config, data_dir: str | Path
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -338,13 +350,8 @@ def evaluate(
         batch_size=None if cfg.eval_per_video else cfg.eval_batch_clips,
         **cfg.test_protocol,
     )
-
-    def forward(x):
-        return model(ucf101_pipeline.to_channel_order(x, cfg.channel_order), training=False)
-
-    predict = tf.function(forward, reduce_retracing=True)
     scores, labels = ev.evaluate_videos(
-        lambda x: predict(tf.constant(x)).numpy(),
+        predictor(model, cfg.channel_order),
         data.as_numpy_iterator(),
         len(videos),
         info.num_classes,

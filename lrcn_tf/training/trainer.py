@@ -118,39 +118,9 @@ def fit(
         resumed_from = int(optimizer.iterations.numpy())
 
     # --- the compiled step ------------------------------------------------------------------
-    def grads_of(batch):
-        with tf.GradientTape() as tape:
-            loss = tf.cast(loss_fn(model, batch, True), tf.float32)
-            scaled = loss * loss_scale.scale if loss_scale is not None else loss
-        grads = tape.gradient(scaled, variables)
-        grads = [
-            tf.zeros(v.shape, v.dtype) if g is None else tf.convert_to_tensor(g)
-            for g, v in zip(grads, variables)
-        ]
-        if loss_scale is not None:
-            grads = [g / tf.cast(loss_scale.scale, g.dtype) for g in grads]
-        return loss, grads
-
-    @tf.function
-    def train_step(it):
-        batch = next(it)
-        if distributed:
-            per_loss, per_grads = strategy.run(grads_of, args=(batch,))
-            mean = tf.distribute.ReduceOp.MEAN
-            loss = strategy.reduce(mean, per_loss, axis=None)
-            grads = [strategy.reduce(mean, g, axis=None) for g in per_grads]
-        else:
-            loss, grads = grads_of(batch)
-        if loss_scale is None:
-            optimizer.apply(grads, variables)
-        else:
-            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
-            if finite:
-                optimizer.apply(grads, variables)
-            else:
-                optimizer.iterations.assign_add(1)  # Caffe has no such skip; count it as a step
-            loss_scale.update(finite)
-        return loss, optimizer.learning_rate(optimizer.iterations - 1)
+    train_step = make_train_step(
+        model, loss_fn, optimizer, loss_scale=loss_scale, strategy=strategy if distributed else None
+    )
 
     # --- the loop ---------------------------------------------------------------------------
     writer = tf.summary.create_file_writer(str(ckpt_dir / "tensorboard"))
@@ -180,6 +150,60 @@ def fit(
         bar.close()
         writer.flush()
     return {"step": step, "losses": losses, "resumed_from": resumed_from}
+
+
+def make_train_step(
+    model: keras.Model,
+    loss_fn: LossFn,
+    optimizer: CaffeSGD,
+    *,
+    loss_scale: DynamicLossScale | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+):
+    """The compiled training step of `fit`: `step(iterator) -> (loss, learning rate)`.
+
+    Takes the next batch from the iterator inside the graph, computes the loss and gradients
+    of `model.trainable_variables` (per replica under a multi-device `strategy`, then
+    averaged) and applies one `optimizer` step (skipped, but counted, when float16 gradients
+    overflow). The optimizer must have been built for the model's trainable variables.
+    """
+    variables = model.trainable_variables
+
+    def grads_of(batch):
+        with tf.GradientTape() as tape:
+            loss = tf.cast(loss_fn(model, batch, True), tf.float32)
+            scaled = loss * loss_scale.scale if loss_scale is not None else loss
+        grads = tape.gradient(scaled, variables)
+        grads = [
+            tf.zeros(v.shape, v.dtype) if g is None else tf.convert_to_tensor(g)
+            for g, v in zip(grads, variables)
+        ]
+        if loss_scale is not None:
+            grads = [g / tf.cast(loss_scale.scale, g.dtype) for g in grads]
+        return loss, grads
+
+    @tf.function
+    def train_step(it):
+        batch = next(it)
+        if strategy is not None:
+            per_loss, per_grads = strategy.run(grads_of, args=(batch,))
+            mean = tf.distribute.ReduceOp.MEAN
+            loss = strategy.reduce(mean, per_loss, axis=None)
+            grads = [strategy.reduce(mean, g, axis=None) for g in per_grads]
+        else:
+            loss, grads = grads_of(batch)
+        if loss_scale is None:
+            optimizer.apply(grads, variables)
+        else:
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            if finite:
+                optimizer.apply(grads, variables)
+            else:
+                optimizer.iterations.assign_add(1)  # Caffe has no such skip; count it as a step
+            loss_scale.update(finite)
+        return loss, optimizer.learning_rate(optimizer.iterations - 1)
+
+    return train_step
 
 
 def _leaf_layers(layer: keras.layers.Layer, out: dict[str, keras.layers.Layer]) -> None:
