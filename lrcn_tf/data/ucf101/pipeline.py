@@ -55,7 +55,7 @@ def to_channel_order(x, order: str):
 # Training batches kept ready: the decode map already runs up to one batch per core ahead.
 # An autotuned prefetch grows each time a consumer drains it (tf.data deepens it up to its
 # RAM budget): at 240x320 past ucf101_ops.OutputBuffers' pool, where every new batch then
-# costs a page fault per 4 KiB (about 15% more CPU a frame, measured).
+# costs a page fault per 4 KiB (docs/performance.md).
 PREFETCH = 2
 
 
@@ -250,8 +250,8 @@ def train_clips(
       crop_on_host: False (with normalised=False): the host only decodes, straight into
         the batch, and yields whole frames with each clip's crop and mirror draw;
         `crop_and_normalise` in the train step, on the accelerator, then gives exactly the
-        float32 values. The host then spends 4-12% less CPU a frame (our runs at 60x80 and
-        240x320) and keeps its cores busier; every video must have the same frame size.
+        float32 values. The host then spends less CPU a frame and keeps its cores busier
+        (docs/performance.md); every video must have the same frame size.
 
     Returns:
       Dataset of (float32 or uint8 [B, T, crop, crop, 3], int32 [B]); with
