@@ -88,10 +88,14 @@ def _write_pages(s: common.Setup, result, variant: str) -> tuple[Path, Path]:
     page = s.output.with_name(f"{s.output.stem}_samples_{s.dataset}.html")
     note = common.SYNTHETIC_NOTE.format(dataset=s.dataset) if s.synthetic else ""
     caption_samples.write_samples_html(
-        page, f"Table 3 samples: {s.dataset} {FLAGS.split} ({result.run_id})",
-        list(refs)[: FLAGS.samples], jpegs,
-        {f"LRCN {variant}": preds["lrcn"], "1-NN fc7": preds["nn_fc7"]}, refs, note,
-    )  # fmt: skip
+        page,
+        f"Table 3 samples: {s.dataset} {FLAGS.split} ({result.run_id})",
+        list(refs)[: FLAGS.samples],
+        jpegs,
+        {f"LRCN {variant}": preds["lrcn"], "1-NN fc7": preds["nn_fc7"]},
+        refs,
+        note,
+    )
     kit = _captions_for_table4(s.workdir / "table3_captions" / s.dataset, refs, jpegs, preds)
     return page, kit
 
@@ -109,9 +113,12 @@ def main(argv: list[str]) -> int:
     from lrcn_tf.tasks import captioning  # TensorFlow import after the flags are read
 
     result = captioning.run_row(
-        cfg, Data(s.dataset, s.data_dir), s.workdir, split=FLAGS.split,
+        cfg,
+        Data(s.dataset, s.data_dir),
+        s.workdir,
+        split=FLAGS.split,
         temperature=FLAGS.temperature,
-    )  # fmt: skip
+    )
     common.print_result("table3", result)
     update_results(s.output, common.csv_rows("table3", [result], s))
     page, kit = _write_pages(s, result, cfg.variant)

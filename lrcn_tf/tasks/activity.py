@@ -204,9 +204,12 @@ def pretext_model(cfg: Table1Config, size: int) -> keras.Model:
     from lrcn_tf.models import backbones
 
     bb = backbones.build(
-        cfg.backbone, (size, size, 3), dropout=cfg.dropout, include_top=False,
+        cfg.backbone,
+        (size, size, 3),
+        dropout=cfg.dropout,
+        include_top=False,
         **_backbone_kwargs(cfg),
-    )  # fmt: skip
+    )
     frame = keras.Input((size, size, 3), name="still")
     x = bb(frame)
     heads = [
@@ -266,8 +269,16 @@ def pretrain(cfg: Table1Config, data_dir: str | Path, workdir: str | Path) -> Pa
             ]
         )
 
-    history = trainer.fit(model, ds, pretext_loss, tc, run.path("ckpt"), description="pretext",
-                          checkpoint_iterator=False, preprocess=preprocess)  # fmt: skip
+    history = trainer.fit(
+        model,
+        ds,
+        pretext_loss,
+        tc,
+        run.path("ckpt"),
+        description="pretext",
+        checkpoint_iterator=False,
+        preprocess=preprocess,
+    )
     run.log("pre-trained on %d stills: losses %s", len(images), history["losses"][-3:])
     model.save_weights(str(done))
     return done

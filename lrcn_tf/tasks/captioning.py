@@ -87,8 +87,15 @@ def pretrain_encoder(
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     ds = ds.batch(enc.pretext_train.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-    trainer.fit(encoder, ds, _pretext_loss, enc.pretext_train, folder / "ckpt",
-                description="encoder pre-training", checkpoint_iterator=False)  # fmt: skip
+    trainer.fit(
+        encoder,
+        ds,
+        _pretext_loss,
+        enc.pretext_train,
+        folder / "ckpt",
+        description="encoder pre-training",
+        checkpoint_iterator=False,
+    )
     encoder.save_weights(done)
 
 
@@ -200,10 +207,17 @@ def train_two_stages(
 
     def data(tc):
         return captions_pipeline.train_pairs(
-            data_dir, tc.batch_size, enc.crop_size, split=splits, resize=enc.resize,
-            pixel_scale=enc.pixel_scale, mirror=cfg.mirror, max_words=cfg.max_words,
-            seed=tc.seed, cache=cache,
-        )  # fmt: skip
+            data_dir,
+            tc.batch_size,
+            enc.crop_size,
+            split=splits,
+            resize=enc.resize,
+            pixel_scale=enc.pixel_scale,
+            mirror=cfg.mirror,
+            max_words=cfg.max_words,
+            seed=tc.seed,
+            cache=cache,
+        )
 
     layers = list(_leaf_layers(encoder))
     if "fc8" not in {layer.name for layer in layers}:
@@ -213,17 +227,29 @@ def train_two_stages(
     predict = decoder_rules(cfg)
     mults = optim.multipliers_from_rules(predict + _cnn_rules(encoder, cfg.fc8_lr_mult, only="fc8"))
     history = {"stage2": None}
-    history["stage1"] = trainer.fit(model, data(cfg.stage1), loss_fn, cfg.stage1,
-                                    run.path("ckpt_stage1"), multipliers=mults,
-                                    description="stage 1 (CNN frozen)")  # fmt: skip
+    history["stage1"] = trainer.fit(
+        model,
+        data(cfg.stage1),
+        loss_fn,
+        cfg.stage1,
+        run.path("ckpt_stage1"),
+        multipliers=mults,
+        description="stage 1 (CNN frozen)",
+    )
     run.log("stage 1 done: %s", history["stage1"]["losses"][-1:] or "resumed at the end")
     if cfg.finetune:
         for layer in layers:
             layer.trainable = True
         mults = optim.multipliers_from_rules(predict + _cnn_rules(encoder, cfg.cnn_lr_mult))
-        history["stage2"] = trainer.fit(model, data(cfg.stage2), loss_fn, cfg.stage2,
-                                        run.path("ckpt_stage2"), multipliers=mults,
-                                        description="stage 2 (CNN fine-tuned)")  # fmt: skip
+        history["stage2"] = trainer.fit(
+            model,
+            data(cfg.stage2),
+            loss_fn,
+            cfg.stage2,
+            run.path("ckpt_stage2"),
+            multipliers=mults,
+            description="stage 2 (CNN fine-tuned)",
+        )
         run.log("stage 2 done: %s", history["stage2"]["losses"][-1:] or "resumed at the end")
     model.save(run.path("final.keras"))  # keras.models.load_model(...) reloads it
     return history
@@ -364,9 +390,15 @@ def run_row(
             encoder, cfg.encoder, data.folder, split, layer, cfg.eval_batch
         )
         scores[row], neighbours = nearest_neighbour.nn_baseline(
-            [int(i) for i in te_ids], te_f, [int(i) for i in tr_ids], tr_f, train_caps, refs,
-            cfg.nn_distance, ("bleu", "cider", "rouge_l"),
-        )  # fmt: skip
+            [int(i) for i in te_ids],
+            te_f,
+            [int(i) for i in tr_ids],
+            tr_f,
+            train_caps,
+            refs,
+            cfg.nn_distance,
+            ("bleu", "cider", "rouge_l"),
+        )
         predictions[row] = {t: train_caps[n][0] for t, n in neighbours.items()}
         run.log("%s on %s: %s", row, split, scores[row])
 
@@ -374,9 +406,15 @@ def run_row(
     model, decoder = build_captioner(cfg, encoder, len(info.vocab))
     history = train_two_stages(cfg, model, encoder, data.folder, run, cache=data.synthetic)
     predictions["lrcn"] = generate(
-        cfg, encoder, decoder, data.folder, split, info.vocab, temperature=temperature,
+        cfg,
+        encoder,
+        decoder,
+        data.folder,
+        split,
+        info.vocab,
+        temperature=temperature,
         seed=cfg.stage1.seed,
-    )  # fmt: skip
+    )
     scores["lrcn"] = _caption_scores(refs, predictions["lrcn"])
 
     # 3. The decoding's own folder: what was decoded how, and its scores.

@@ -91,9 +91,15 @@ def score_split(cfg: Table2Config, data: Data, encoder, decoder, run: runtime.Ru
         partial, mode="w+", dtype=np.float32, shape=(len(token_ids), len(image_ids))
     )
     caption_log_probs(
-        decoder, token_ids, features, method=cfg.method, caption_chunk=cfg.caption_chunk,
-        image_chunk=cfg.image_chunk, out=out, description=f"table2 {cfg.split} pairs",
-    )  # fmt: skip
+        decoder,
+        token_ids,
+        features,
+        method=cfg.method,
+        caption_chunk=cfg.caption_chunk,
+        image_chunk=cfg.image_chunk,
+        out=out,
+        description=f"table2 {cfg.split} pairs",
+    )
     out.flush()
     del out
     os.replace(partial, final)
@@ -117,8 +123,13 @@ def run_row(cfg: Table2Config, data: Data, workdir: str | Path) -> RetrievalResu
     log_p, caption_image = score_split(cfg, data, encoder, decoder, run)
     scoring = time.time() - start
     metrics = retrieval_metrics(log_p, caption_image)
-    summary = {"metrics": metrics, "captions": int(log_p.shape[0]), "images": int(log_p.shape[1]),
-               "scoring_seconds": scoring, "pairs_per_second": log_p.size / scoring}  # fmt: skip
+    summary = {
+        "metrics": metrics,
+        "captions": int(log_p.shape[0]),
+        "images": int(log_p.shape[1]),
+        "scoring_seconds": scoring,
+        "pairs_per_second": log_p.size / scoring,
+    }
     run.path("metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     run.log("retrieval on %s %s: %s", data.name, cfg.split, summary)
     flat = {f"{way}/{m}": v for way, ms in metrics.items() for m, v in ms.items()}

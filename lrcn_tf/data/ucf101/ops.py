@@ -321,9 +321,18 @@ def _clips_float(index, videos, frames, params, crop, flow, squash, mean, scale,
 
 
 def decode_clips_host(
-    index, videos, frames, params, crop: int, modality: str, squash: bool, mean, scale,
-    normalised=True, decoder="simplejpeg",
-):  # fmt: skip
+    index,
+    videos,
+    frames,
+    params,
+    crop: int,
+    modality: str,
+    squash: bool,
+    mean,
+    scale,
+    normalised=True,
+    decoder="simplejpeg",
+):
     """A batch of clips decoded in Python by `decoder` ("simplejpeg" or "opencv"; the same
     pixels), their JPEGs read where they lie in the shards (`index`, a FrameIndex): videos
     int32 [B], frame numbers int32 [B, T], crops [B, 3] -> [B, T, c, c, 3], float32
