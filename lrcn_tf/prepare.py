@@ -51,6 +51,20 @@ def _ucf101_flags() -> None:
         "Optical flow method (original: Brox, GPU only).",
     )
     flags.DEFINE_integer("workers", os.cpu_count() or 1, "Worker processes.")
+    flags.DEFINE_enum(
+        "runner",
+        "local",
+        ["local", "beam"],
+        "ucf101: local (a process pool) or beam (an Apache Beam pipeline: pip install "
+        "'lrcn-tf[beam]'; docs/scaling.md).",
+    )
+    flags.DEFINE_string(
+        "beam_options",
+        None,
+        "--runner beam: Beam pipeline options in one quoted string, e.g. "
+        "'--runner=FlinkRunner --flink_master=HOST:8081'. Default: Beam's local runner with "
+        "--workers processes.",
+    )
     flags.DEFINE_integer(
         "videos_per_shard", 64, "Videos per TFRecord shard (shards never mix groups)."
     )
@@ -100,6 +114,8 @@ def run_ucf101(f) -> int:
         workers=f.workers,
         videos_per_shard=f.videos_per_shard,
         jpeg_quality=f.jpeg_quality,
+        runner=getattr(f, "runner", "local"),  # flag objects from before --runner
+        beam_options=getattr(f, "beam_options", None),
     )
     if f.dataset == "synthetic_ucf101":
         if f.src or f.splits:

@@ -409,9 +409,9 @@ def load_weights(model: keras.Model, path: str | Path) -> None:
     """
     path = Path(path)
     if path.suffix in ("", ".caffemodel"):
-        from lrcn_tf import caffe
+        from lrcn_tf.caffe import project  # not the package: its builder imports this module
 
-        caffe.load_into(model, caffe.resolve_weights(path))
+        project.load_into(model, project.resolve_weights(path))
         return
     if not path.is_file():
         raise FileNotFoundError(f"backbone weights {path}: no such file")
