@@ -51,8 +51,9 @@ def test_converted_net_equals_caffe_blob_by_blob(kind):
             converted.blobs[name], record[f"blob/{name}"], np.asarray(ours[name]), kind == "lrcn"
         )
         fx.assert_blob_close(name, mine, theirs)
-    # The fixture is not trivial: probabilities far from uniform.
-    assert record["blob/probs"].max(-1).mean() > 0.5
+    # The fixture is not trivial: probabilities far from uniform (5x the uniform 1/K).
+    probs = record["blob/probs"]
+    assert probs.max(-1).mean() > 5 / probs.shape[-1]
 
 
 def test_lrcn_clip_markers_matter_and_default_markers_start_clips():
