@@ -117,6 +117,27 @@ def setup(seed_fields: Sequence[str] = ("train.seed",)) -> Setup:
     return s
 
 
+def csv_rows(table: str, results: Sequence, s: Setup, **extra) -> list[dict]:
+    """The result-CSV rows (SPEC.md) of finished `run_row` results, keyed by this run's
+    preset; `extra` adds columns to every row."""
+    from lrcn_tf.results import result_row
+
+    return [
+        result_row(table, row, setting, metric, s.dataset, value, r.run_id, s.preset, **extra)
+        for r in results
+        for (row, setting, metric), value in r.values.items()
+    ]
+
+
+def print_result(table: str, result) -> None:
+    """One line per (row, setting) of a `run_row` result: its metrics and its run."""
+    by_row: dict[tuple[str, str], list[str]] = {}
+    for (row, setting, metric), value in result.values.items():
+        by_row.setdefault((row, setting), []).append(f"{metric} {value:.2f}")
+    for (row, setting), parts in by_row.items():
+        print(f"{table} {row} {setting}: {', '.join(parts)} ({result.run_id})", flush=True)
+
+
 def prepared_data(s: Setup, table: str) -> Path:
     """The data folder, checked to hold `--dataset` (raises DataFolderError, one line, if not).
 
