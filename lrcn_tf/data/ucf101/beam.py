@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import shlex
 
-from lrcn_tf.data.ucf101.shards import ShardTask, video_records, write_records
+from lrcn_tf.data.ucf101.shards import PrepareError, ShardTask, video_records, write_records
 
 
 def default_options(workers: int) -> list[str]:
@@ -69,8 +69,6 @@ def _write(element) -> int:
 def pipeline(options: list[str]):
     """An empty Beam pipeline with these options (PrepareError if Beam is missing or an
     option is wrong)."""
-    from lrcn_tf.data.ucf101.prepare import PrepareError
-
     try:
         import apache_beam as beam
         from apache_beam.options.pipeline_options import PipelineOptions

@@ -43,7 +43,7 @@ def decode_rgb_reused(buf, bgr: bool = False) -> np.ndarray | None:
     (accurate) IDCT and chroma upsampling, and gives the same pixels. Decoding into memory
     that is already mapped is what makes it faster: a fresh 240x320 frame (225 KiB) is
     above malloc's mmap threshold, so each one costs the kernel a page fault and a page
-    clearing per 4 KiB, about a third of the decode time (measured: 150 against 270 us).
+    clearing per 4 KiB (docs/performance.md has what that costs).
     """
     colorspace = "BGR" if bgr else "RGB"
     scratch = getattr(_SCRATCH, "frame", None)
@@ -191,7 +191,7 @@ class OutputBuffers:
 
     TensorFlow takes over an aligned array without copying it and holds a reference to it
     until the tensor dies. A fresh array of megabytes per batch costs the kernel a page fault
-    and a page clearing for every 4 KiB (a tenth of the pipeline's CPU at 240x320). Each
+    and a page clearing for every 4 KiB (docs/performance.md). Each
     call hands out a new view of a pooled buffer and keeps only a weak reference to the view:
     once the view is gone, no tensor can reach the buffer, and the next call reuses it. At
     most `limit` buffers and `max_bytes` are kept (a deep prefetch of float32 clips at
@@ -321,9 +321,18 @@ def _clips_float(index, videos, frames, params, crop, flow, squash, mean, scale,
 
 
 def decode_clips_host(
-    index, videos, frames, params, crop: int, modality: str, squash: bool, mean, scale,
-    normalised=True, decoder="simplejpeg",
-):  # fmt: skip
+    index,
+    videos,
+    frames,
+    params,
+    crop: int,
+    modality: str,
+    squash: bool,
+    mean,
+    scale,
+    normalised=True,
+    decoder="simplejpeg",
+):
     """A batch of clips decoded in Python by `decoder` ("simplejpeg" or "opencv"; the same
     pixels), their JPEGs read where they lie in the shards (`index`, a FrameIndex): videos
     int32 [B], frame numbers int32 [B, T], crops [B, 3] -> [B, T, c, c, 3], float32

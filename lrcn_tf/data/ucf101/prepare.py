@@ -29,14 +29,9 @@ from pathlib import Path
 from lrcn_tf.data import folders
 from lrcn_tf.data.flow import FLOW_METHODS
 from lrcn_tf.data.ucf101 import format as ucf101
-from lrcn_tf.data.ucf101.shards import ShardTask, shard_done, sidecar, write_shard
+from lrcn_tf.data.ucf101.shards import PrepareError, ShardTask, shard_done, sidecar, write_shard
 from lrcn_tf.data.video import ORIGINAL_MIN_SIZE
-from lrcn_tf.errors import UserError
 from lrcn_tf.runtime import write_text_atomic
-
-
-class PrepareError(UserError):
-    """Bad input or a folder that cannot be resumed; the message says what to do."""
 
 
 def _shard_plan(

@@ -30,8 +30,14 @@ from lrcn_tf.data.flow import flow_images
 from lrcn_tf.data.ucf101.format import shard_file
 from lrcn_tf.data.ucf101.index import IndexBuilder, index_file, record_spans, write_index
 from lrcn_tf.data.video import VideoError, decode_video
+from lrcn_tf.errors import UserError
 
 MODALITIES = ("rgb", "flow")
+
+
+class PrepareError(UserError):
+    """Bad input or a folder that cannot be resumed; the message says what to do (raised by
+    prepare.py and by its Beam runner, beam.py, which both import this module)."""
 
 
 @dataclasses.dataclass(frozen=True)
