@@ -169,10 +169,7 @@ def main(argv: list[str]) -> int:
     if curves:
         plot = ev.plot_fusion_sweep(curves, s.output.with_name(f"{s.output.stem}_fusion_sweep.png"))
         print(f"fusion sweep: {plot}")
-    print(f"wrote {s.output} after {time.time() - start:.0f} s")
-    if FLAGS.compare:
-        return common.print_comparison(s.output, ["table1"])
-    return 0
+    return common.finish(s, "table1", start)
 
 
 def run() -> None:

@@ -8,6 +8,7 @@ loop with logging, NaN checks and checkpoints.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -118,10 +119,15 @@ def fit(
         # its input stream (weights, momenta and step are still restored exactly).
         tracked["iterator"] = iterator
     checkpoint = tf.train.Checkpoint(**tracked)
-    manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=2)
+    # Across machines (MultiWorkerMirroredStrategy) every worker saves (saving is collective)
+    # but only the chief into ckpt_dir; the others into a scratch folder deleted at the end.
+    # Every worker restores the chief's latest checkpoint (ckpt_dir on shared storage).
+    chief, worker_dir = _checkpoint_role(strategy, ckpt_dir)
+    manager = tf.train.CheckpointManager(checkpoint, worker_dir, max_to_keep=2)
     resumed_from = 0
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    latest = tf.train.latest_checkpoint(ckpt_dir)
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
         resumed_from = int(optimizer.iterations.numpy())
 
     # --- the compiled step ------------------------------------------------------------------
@@ -131,7 +137,7 @@ def fit(
     )  # fmt: skip
 
     # --- the loop ---------------------------------------------------------------------------
-    writer = tf.summary.create_file_writer(str(ckpt_dir / "tensorboard"))
+    writer = tf.summary.create_file_writer(str(worker_dir / "tensorboard"))
     losses: list[tuple[int, float]] = []
     step = resumed_from
     logged_step, logged_at = step, time.perf_counter()  # for steps/s between two logs
@@ -161,7 +167,17 @@ def fit(
     finally:
         bar.close()
         writer.flush()
+        if not chief:
+            shutil.rmtree(worker_dir, ignore_errors=True)
     return {"step": step, "losses": losses, "resumed_from": resumed_from}
+
+
+def _checkpoint_role(strategy: tf.distribute.Strategy, ckpt_dir: Path) -> tuple[bool, Path]:
+    """(whether this process writes the real checkpoints, the folder it saves into)."""
+    if getattr(strategy.extended, "should_checkpoint", True):
+        return True, ckpt_dir
+    task_id = getattr(getattr(strategy, "cluster_resolver", None), "task_id", 0)
+    return False, ckpt_dir / f".worker{task_id}-scratch"
 
 
 def make_train_step(
