@@ -288,3 +288,35 @@ def test_every_claims_reason_gives_its_margin():
             m = margin(why)
             assert m is not None, (claim_id, why)
             assert (m >= 0) == (verdict == claims.HOLDS), (ds, claim_id, why)
+
+
+def test_a_broken_run_folder_costs_its_plots_not_the_report(tmp_path, capsys):
+    workdir = tmp_path / "runs"
+    d = workdir / "single_frame-split1-rgb"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text("{}")
+    (d / "scores.npz").write_text("not a score file")
+    page, _ = _write(tmp_path, [_table1_csv(tmp_path / "table1.csv")], workdir)
+    text = page.read_text()
+    assert "plots and samples could not be drawn: ValueError" in text
+    assert '<table class="results">' in text and '<section id="claims">' in text
+    assert "warning: Table 1" in capsys.readouterr().err
+
+
+def test_claims_over_seeds_from_reproduce_claims_are_shown(tmp_path):
+    (tmp_path / "claims_seeds.csv").write_text(
+        "dataset,preset,claim,statement,verdict,seeds,seeds_held,margin_mean,margin_low,"
+        "margin_high,comparisons\n"
+        "synthetic_tacos,default,t5_prob_beats_max,prob > max,2 of 3 seeds,3,2,0.3333,-12.1,"
+        "12.8,x\n"
+    )
+    page, md = _write(tmp_path, [_table5_csv(tmp_path / "table5.csv")])
+    text = page.read_text()
+    assert "Over seeds (claims_seeds.csv" in text
+    assert (
+        '<td class="MIXED">2 of 3 seeds</td><td>2 of 3</td><td>+0.33 [-12.10, +12.80]</td>' in text
+    )
+    assert (
+        "| `t5_prob_beats_max` | **2 of 3 seeds** | 2 of 3 | +0.33 [-12.10, +12.80] |"
+        in md.read_text()
+    )

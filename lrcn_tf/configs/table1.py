@@ -18,9 +18,11 @@ Presets
   every frame once, the LRCN test's final clip counted twice, fusion weight 0.33: the
   authors' files, see docs/recipe.md (with the defect switches, `defect_*`, all off).
   (LRCN-fc7 had no published solver; it uses LRCN's.) The original started from ImageNet
-  weights of the hybrid net, which are not public in a Keras format: pass converted ones with
-  `--set backbone_weights=FILE.npz` (see lrcn_tf.models.backbones.load_weights); without them
-  training starts from Caffe's random fillers, which the paper did not do.
+  weights of the hybrid net: pass the authors' caffemodel with
+  `--set backbone_weights=caffe_imagenet_hyb2_wr_rc_solver_sqrt_iter_310000` (a name looked up
+  as lrcn_tf.caffe.resolve_weights says, or a path; docs/parity.md) or an .npz/.weights.h5
+  (lrcn_tf.models.backbones.load_weights); without them training starts from Caffe's random
+  fillers, which the paper did not do.
 - `default`: the embedded synthetic_ucf101 on 2 CPU cores (whole table, 3 splits, < 15 min):
   the small CNN on 56x56 crops, 400 (single frame) / 500 (LRCN) steps; the changes from the
   recipe are listed in `_factory`. Not comparable to the paper.

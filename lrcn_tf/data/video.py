@@ -40,6 +40,11 @@ def decode_video(
       max_missing: fraction of the frames the container declares that may fail to decode
         before the video counts as truncated (at least one frame is always allowed).
 
+    Timestamp gaps (a constant-rate file whose index declares frame slots with no picture:
+    dropped-frame chunks, XVID N-VOPs, capture gaps) are filled by repeating the previous
+    frame, as a constant-rate extraction with FFmpeg does, before the truncation check; so
+    such a video is complete, and `truncated` is kept for real damage (a file cut short).
+
     Returns:
       (frames uint8 [N, H, W, 3], native frames per second).
 
@@ -71,6 +76,7 @@ def decode_video(
             raise VideoError(f"corrupt after {len(frames)} frames: {_short(e)}") from None
     if not frames:
         raise VideoError("no frames decoded")
+    frames, times = fill_gaps(frames, times, native)
     if declared and declared - len(frames) > max(1, max_missing * declared):
         raise VideoError(f"truncated: decoded {len(frames)} of {declared} frames")
     if fps:
@@ -79,6 +85,26 @@ def decode_video(
     if min_size is not None:
         video = _resize_if_smaller(video, min_size)
     return video, native
+
+
+def fill_gaps(frames: list, times: list[float], rate: float) -> tuple[list, list[float]]:
+    """Repeats the previous frame in the frame slots that timestamps skip (constant rate).
+
+    Each frame's slot is round((t - t0) * rate); a slot with no frame shows the last frame
+    before it. Timestamps that are not strictly increasing by slot (variable-rate or damaged
+    timing) are left as they are.
+
+    Returns:
+      (frames, times), one per slot from the first frame to the last.
+    """
+    if len(frames) < 2 or rate <= 0:
+        return frames, times
+    t = np.asarray(times, np.float64) - times[0]
+    slots = np.round(t * rate).astype(np.int64)
+    if slots[-1] == len(frames) - 1 or np.any(np.diff(slots) <= 0):
+        return frames, times
+    idx = np.searchsorted(slots, np.arange(slots[-1] + 1), side="right") - 1
+    return [frames[i] for i in idx], list(times[0] + np.arange(slots[-1] + 1) / rate)
 
 
 def _short(e: Exception) -> str:

@@ -173,6 +173,7 @@ def hybrid_caffenet(
     include_top: bool = False,
     classes: int = 1000,
     fc_units: int = 4096,
+    filters: Sequence[int] = (96, 384, 512, 512, 384),
     name: str = "hybrid_caffenet",
 ) -> keras.Model:
     """The CaffeNet/ZF hybrid that LRCN used for activity recognition (paper Sec. 4).
@@ -181,22 +182,28 @@ def hybrid_caffenet(
     3x3 pad 1; conv4 512 3x3 pad 1 group 2; conv5 384 3x3 pad 1 group 2 -> pool 3/2; fc6, fc7
     4096 (as in lisa-caffe-public `examples/LRCN_activity_recognition`). 227x227 -> 6x6x384.
     Random fillers as that net's prototxt (`train_test_singleFrame_RGB.prototxt`): every
-    conv and fc weight gaussian std 0.01, every bias 0.1 (not CaffeNet's).
+    conv and fc weight gaussian std 0.01, every bias 0.1 (not CaffeNet's). `filters`
+    (conv1..conv5 widths) narrows it, as the Caffe-parity fixtures do.
     """
+    f = tuple(filters)
     inp = keras.Input(tuple(input_shape), name="frame")
-    x = _conv(inp, 96, 7, stride=2, bias=0.1, name="conv1")
+    x = _conv(inp, f[0], 7, stride=2, bias=0.1, name="conv1")
     x = LRN(name="norm1")(caffe_max_pool(x, 3, 2, "pool1"))
-    x = _conv(x, 384, 5, stride=2, groups=2, bias=0.1, name="conv2")
+    x = _conv(x, f[1], 5, stride=2, groups=2, bias=0.1, name="conv2")
     x = LRN(name="norm2")(caffe_max_pool(x, 3, 2, "pool2"))
-    x = _conv(x, 512, 3, pad=1, bias=0.1, name="conv3")
-    x = _conv(x, 512, 3, pad=1, groups=2, bias=0.1, name="conv4")
-    x = _conv(x, 384, 3, pad=1, groups=2, bias=0.1, name="conv5")
+    x = _conv(x, f[2], 3, pad=1, bias=0.1, name="conv3")
+    x = _conv(x, f[3], 3, pad=1, groups=2, bias=0.1, name="conv4")
+    x = _conv(x, f[4], 3, pad=1, groups=2, bias=0.1, name="conv5")
     x = caffe_max_pool(x, 3, 2, "pool5")
     x = _fc_head(x, fc_units, dropout, include_top, classes, fc_std=0.01, fc_bias=0.1)
     return _finish(keras.Model(inp, x, name=name), weights)
 
 
-def _caffenet_like(input_shape, weights, dropout, include_top, classes, fc_units, name, lrn_first):
+def _caffenet_like(
+    input_shape, weights, dropout, include_top, classes, fc_units, name, lrn_first,
+    filters=(96, 256, 384, 384, 256),
+):  # fmt: skip
+    f = tuple(filters)
     inp = keras.Input(tuple(input_shape), name="image")
 
     def pool_norm(x, i):
@@ -204,11 +211,11 @@ def _caffenet_like(input_shape, weights, dropout, include_top, classes, fc_units
             return caffe_max_pool(LRN(name=f"norm{i}")(x), 3, 2, f"pool{i}")
         return LRN(name=f"norm{i}")(caffe_max_pool(x, 3, 2, f"pool{i}"))  # CaffeNet
 
-    x = pool_norm(_conv(inp, 96, 11, stride=4, name="conv1"), 1)
-    x = pool_norm(_conv(x, 256, 5, pad=2, groups=2, bias=1.0, name="conv2"), 2)
-    x = _conv(x, 384, 3, pad=1, name="conv3")
-    x = _conv(x, 384, 3, pad=1, groups=2, bias=1.0, name="conv4")
-    x = _conv(x, 256, 3, pad=1, groups=2, bias=1.0, name="conv5")
+    x = pool_norm(_conv(inp, f[0], 11, stride=4, name="conv1"), 1)
+    x = pool_norm(_conv(x, f[1], 5, pad=2, groups=2, bias=1.0, name="conv2"), 2)
+    x = _conv(x, f[2], 3, pad=1, name="conv3")
+    x = _conv(x, f[3], 3, pad=1, groups=2, bias=1.0, name="conv4")
+    x = _conv(x, f[4], 3, pad=1, groups=2, bias=1.0, name="conv5")
     x = caffe_max_pool(x, 3, 2, "pool5")
     x = _fc_head(x, fc_units, dropout, include_top, classes)
     return _finish(keras.Model(inp, x, name=name), weights)
@@ -222,15 +229,17 @@ def caffenet(
     include_top: bool = True,
     classes: int = 1000,
     fc_units: int = 4096,
+    filters: Sequence[int] = (96, 256, 384, 384, 256),
     name: str = "caffenet",
 ) -> keras.Model:
     """BVLC's CaffeNet reference model (`bvlc_reference_caffenet`): AlexNet, pooling before LRN.
 
     conv1 96 11x11/4 -> pool -> LRN; conv2 256 5x5 pad 2 group 2 -> pool -> LRN; conv3 384;
     conv4 384 group 2; conv5 256 group 2 -> pool; fc6, fc7 4096; fc8 `classes` logits.
+    `filters` (conv1..conv5 widths) narrows it, as the Caffe-parity fixtures do.
     """
     return _caffenet_like(
-        input_shape, weights, dropout, include_top, classes, fc_units, name, False
+        input_shape, weights, dropout, include_top, classes, fc_units, name, False, filters
     )
 
 
@@ -389,7 +398,9 @@ def _finish(model: keras.Model, weights: str | None) -> keras.Model:
 
 
 def load_weights(model: keras.Model, path: str | Path) -> None:
-    """Loads a `.weights.h5` file (Keras' own format) or an `.npz` keyed by variable path.
+    """Loads a `.weights.h5` file (Keras' own format), an `.npz` keyed by variable path, or a
+    Caffe `.caffemodel` (a path, or a released model's name: `lrcn_tf.caffe.resolve_weights`),
+    matched by layer name (`lrcn_tf.caffe.load_into`).
 
     Raises:
       FileNotFoundError: no such file.
@@ -397,6 +408,11 @@ def load_weights(model: keras.Model, path: str | Path) -> None:
         (the message names the file and the variable).
     """
     path = Path(path)
+    if path.suffix in ("", ".caffemodel"):
+        from lrcn_tf import caffe
+
+        caffe.load_into(model, caffe.resolve_weights(path))
+        return
     if not path.is_file():
         raise FileNotFoundError(f"backbone weights {path}: no such file")
     if path.name.endswith(".weights.h5"):

@@ -21,12 +21,19 @@ from __future__ import annotations
 import dataclasses
 import html
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from lrcn_tf import runtime
 from lrcn_tf.report import plots, runs, samples
-from lrcn_tf.report.claims_view import claims_html, claims_md
+from lrcn_tf.report.claims_view import (
+    claims_html,
+    claims_md,
+    over_seeds_html,
+    over_seeds_md,
+    read_over_seeds,
+)
 from lrcn_tf.report.page import STYLE, banner_text
 from lrcn_tf.report.tables import (
     METRIC_NAMES,
@@ -181,7 +188,8 @@ def _curves(g: Group, workdir: Path, sec: Section, figures_dir: Path, md_dir: Pa
                     f"{TITLES[g.table].split(':')[0]} on {g.dataset} "
                     f"({g.preset}): loss and learning rate per step",
                 ),
-                f"Training loss and learning rate against step, {len(curves)} run(s)",
+                f"Training loss and learning rate against step: {len(curves)} curve(s) from "
+                f"{len(trained)} run folder(s)",
             ),
             figures_dir,
             md_dir,
@@ -359,7 +367,7 @@ def _section(g, workdir, results_dir, figures_dir, html_dir, md_dir) -> Section:
     sec.md += group_md(g)
     extra = _EXTRAS.get(g.table)
     if extra is not None:
-        extra(g, workdir, results_dir, sec, figures_dir, md_dir)
+        _guarded(sec, "plots and samples", extra, g, workdir, results_dir, sec, figures_dir, md_dir)
     else:
         metric = g.metrics()[0]
         sec.figure(
@@ -371,9 +379,21 @@ def _section(g, workdir, results_dir, figures_dir, html_dir, md_dir) -> Section:
             figures_dir,
             md_dir,
         )
-    _curves(g, workdir, sec, figures_dir, md_dir)
+    _guarded(sec, "training curves", _curves, g, workdir, sec, figures_dir, md_dir)
     _provenance(g, workdir, html_dir, md_dir, sec)
     return sec
+
+
+def _guarded(sec: Section, what: str, fn, *args) -> None:
+    """Runs one part of a section that reads run folders or datasets; if it fails, the page
+    says so (and stderr names the error) instead of the whole report being lost: the tables,
+    which come from the CSVs alone, are still written."""
+    try:
+        fn(*args)
+    except Exception as e:  # a malformed run folder or dataset must not cost the report
+        message = f"{sec.title}: {what} could not be drawn: {type(e).__name__}: {e}"
+        print(f"warning: {message}", file=sys.stderr)
+        sec.missing(message)
 
 
 def write_report(
@@ -426,8 +446,17 @@ def write_report(
         sec.md += [why, ""]
         sections.append(sec)
     commit = runtime.git_commit(Path(__file__).parent)
-    _write_html(html_path, sections, groups, produced, sources, commit)
-    _write_md(md_path, sections, groups, produced, sources, commit)
+    seeds_csv = results_dir / "claims_seeds.csv"
+    seeds = read_over_seeds(seeds_csv)
+    claims = Section("claims", "The paper's claims")
+    claims.html.append(claims_html(produced))
+    claims.md += claims_md(produced) + [""]
+    if seeds:
+        claims.html.append(over_seeds_html(seeds, seeds_csv.name))
+        claims.md += over_seeds_md(seeds, seeds_csv.name)
+    sections.append(claims)
+    _write_html(html_path, sections, groups, sources, commit)
+    _write_md(md_path, sections, groups, sources, commit)
     return html_path, md_path
 
 
@@ -449,22 +478,19 @@ def _intro(groups: list[Group], sources: list[str], commit: str) -> tuple[str, s
     return text, warn
 
 
-def _write_html(path, sections, groups, produced, sources, commit) -> None:
+def _write_html(path, sections, groups, sources, commit) -> None:
     text, warn = _intro(groups, sources, commit)
     toc = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>' for s in sections)
     body = [
         "<h1>lrcn-tf results</h1>",
         f"<p>{html.escape(text)}</p>",
         f'<p class="banner">{html.escape(warn)}</p>' if warn else "",
-        f'<nav><ul>{toc}<li><a href="#claims">The paper\'s claims</a></li></ul></nav>',
+        f"<nav><ul>{toc}</ul></nav>",
     ]
     for s in sections:
         body.append(
             f'<section id="{s.anchor}"><h2>{html.escape(s.title)}</h2>{"".join(s.html)}</section>'
         )
-    body.append(
-        f'<section id="claims"><h2>The paper\'s claims</h2>{claims_html(produced)}</section>'
-    )
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -475,7 +501,7 @@ def _write_html(path, sections, groups, produced, sources, commit) -> None:
     write_text_atomic(path, page)
 
 
-def _write_md(path, sections, groups, produced, sources, commit) -> None:
+def _write_md(path, sections, groups, sources, commit) -> None:
     text, warn = _intro(groups, sources, commit)
     lines = [
         "# lrcn-tf results",
@@ -489,5 +515,4 @@ def _write_md(path, sections, groups, produced, sources, commit) -> None:
         lines += [f"> ⚠️ {warn}", ""]
     for s in sections:
         lines += [f"## {s.title}", "", *s.md]
-    lines += ["## The paper's claims", "", *claims_md(produced)]
     write_text_atomic(path, "\n".join(lines) + "\n")

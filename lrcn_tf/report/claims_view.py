@@ -126,3 +126,62 @@ def claims_md(produced: list[dict]) -> list[str]:
             f"**{_verdict_text(v)}** | {v['why']} |"
         )
     return lines
+
+
+def read_over_seeds(path) -> list[dict] | None:
+    """The claims over seeds that `python -m reproduce.claims` wrote (results/claims_seeds.csv),
+    or None when there is no such file or it lacks the columns this view shows."""
+    import csv
+    from pathlib import Path
+
+    try:
+        rows = list(csv.DictReader(Path(path).read_text().splitlines()))
+    except OSError:
+        return None
+    needed = {"dataset", "preset", "claim", "verdict", "seeds", "seeds_held", "margin_mean",
+              "margin_low", "margin_high"}  # fmt: skip
+    if not rows or not needed <= set(rows[0]):
+        return None
+    return rows
+
+
+def _span(r: dict) -> str:
+    try:
+        mean, lo, hi = (float(r[k]) for k in ("margin_mean", "margin_low", "margin_high"))
+    except ValueError:
+        return "?"
+    return f"{mean:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def over_seeds_html(rows: list[dict], source: str) -> str:
+    trs = "".join(
+        f"<tr><td>{html.escape(r['dataset'])}</td><td>{html.escape(r['preset'])}</td>"
+        f"<td><code>{html.escape(r['claim'])}</code><br>{html.escape(r.get('statement', ''))}</td>"
+        f'<td class="{_css(r["verdict"])}">{html.escape(r["verdict"])}</td>'
+        f"<td>{html.escape(r['seeds_held'])} of {html.escape(r['seeds'])}</td>"
+        f"<td>{html.escape(_span(r))}</td></tr>"
+        for r in rows
+    )
+    return (
+        f"<h3>Over seeds ({html.escape(source)}, written by python -m reproduce.claims)</h3>"
+        "<p>Each claim's margin (its tightest comparison, left minus right: positive where it "
+        "holds) as a mean over the seeds with a 95% t-interval.</p>"
+        "<table><thead><tr><th>dataset</th><th>preset</th><th>claim</th><th>verdict</th>"
+        f"<th>seeds held</th><th>margin [95% interval]</th></tr></thead><tbody>{trs}</tbody>"
+        "</table>"
+    )
+
+
+def over_seeds_md(rows: list[dict], source: str) -> list[str]:
+    lines = [
+        f"### Over seeds ({source}, written by `python -m reproduce.claims`)",
+        "",
+        "| dataset | preset | claim | verdict | seeds held | margin [95% interval] |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['dataset']} | {r['preset']} | `{r['claim']}` | **{r['verdict']}** | "
+            f"{r['seeds_held']} of {r['seeds']} | {_span(r)} |"
+        )
+    return lines + [""]
