@@ -341,6 +341,11 @@ def train(
     return model, history
 
 
+# With `eval_per_video` (small data), this many videos go through the model in one call:
+# fewer, larger calls (each clip's logits are the same). See docs/performance.md.
+VIDEOS_PER_CALL = 8
+
+
 def predictor(model: keras.Model, channel_order: str = "rgb"):
     """`predict(clips) -> logits`: numpy (N, T, h, w, C) normalised clips of the pipelines ->
     numpy (N, T, K), in the model's `channel_order`, at inference (dropout off), one compiled
@@ -358,8 +363,8 @@ def evaluate(
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Per-video scores of the split's test videos with the original protocol.
 
-    With `cfg.eval_per_video` all crops of all clips of a video go through the model in one
-    forward pass; otherwise (real UCF-101 on a full-size net) clips are streamed in batches of
+    With `cfg.eval_per_video` all crops of all clips of `VIDEOS_PER_CALL` videos go through
+    the model in one forward pass; otherwise (real UCF-101 on a full-size net) clips are streamed in batches of
     `cfg.eval_batch_clips`, each with all its crops.
 
     Returns:
@@ -382,6 +387,7 @@ def evaluate(
         data.as_numpy_iterator(),
         len(videos),
         info.num_classes,
+        group=VIDEOS_PER_CALL if cfg.eval_per_video else 1,
     )
     missing = [v.name for v, n in zip(videos, labels) if n < 0]
     if missing:
