@@ -18,11 +18,12 @@ never overwritten without --overwrite.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 from absl import app, flags
+
+from lrcn_tf import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("prototxt", None, "The deploy .prototxt (inputs declared).")
@@ -69,30 +70,22 @@ def run(
 
 def main(argv) -> int:
     if len(argv) > 1:
-        print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        return 2
+        raise app.UsageError(f"unexpected arguments {argv[1:]}")
     for name in ("prototxt", "caffemodel", "out"):
         if not getattr(FLAGS, name):
-            print(f"error: --{name} is required", file=sys.stderr)
-            return 2
-    from lrcn_tf.caffe import CaffeError
-
-    try:
-        path = run(
-            FLAGS.prototxt,
-            FLAGS.caffemodel,
-            FLAGS.out,
-            clip_markers=FLAGS.clip_markers,
-            phase=FLAGS.phase,
-            stages=FLAGS.stage,
-            overwrite=FLAGS.overwrite,
-        )
-    except CaffeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+            raise app.UsageError(f"--{name} is required")
+    path = run(
+        FLAGS.prototxt,
+        FLAGS.caffemodel,
+        FLAGS.out,
+        clip_markers=FLAGS.clip_markers,
+        phase=FLAGS.phase,
+        stages=FLAGS.stage,
+        overwrite=FLAGS.overwrite,
+    )
     print(f"wrote {path}")
     return 0
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)))
+    cli.run(main)

@@ -51,6 +51,20 @@ def _ucf101_flags() -> None:
         "Optical flow method (original: Brox, GPU only).",
     )
     flags.DEFINE_integer("workers", os.cpu_count() or 1, "Worker processes.")
+    flags.DEFINE_enum(
+        "runner",
+        "local",
+        ["local", "beam"],
+        "ucf101: local (a process pool) or beam (an Apache Beam pipeline: pip install "
+        "'lrcn-tf[beam]'; docs/scaling.md).",
+    )
+    flags.DEFINE_string(
+        "beam_options",
+        None,
+        "--runner beam: Beam pipeline options in one quoted string, e.g. "
+        "'--runner=FlinkRunner --flink_master=HOST:8081'. Default: Beam's local runner with "
+        "--workers processes.",
+    )
     flags.DEFINE_integer(
         "videos_per_shard", 64, "Videos per TFRecord shard (shards never mix groups)."
     )
@@ -100,6 +114,8 @@ def run_ucf101(f) -> int:
         workers=f.workers,
         videos_per_shard=f.videos_per_shard,
         jpeg_quality=f.jpeg_quality,
+        runner=getattr(f, "runner", "local"),  # flag objects from before --runner
+        beam_options=getattr(f, "beam_options", None),
     )
     if f.dataset == "synthetic_ucf101":
         if f.src or f.splits:
@@ -146,8 +162,12 @@ def _captions_flags() -> None:
         "tokenizer", "original", ["original", "karpathy"], "Tokenisation of captions."
     )
     flags.DEFINE_integer("min_count", text.MIN_COUNT, "Least training count of a vocabulary word.")
-    flags.DEFINE_integer("image_size", None, "Square size images are stored at (0: as they are). "
-                         "Default: 256 for real data, 0 for synthetic.")  # fmt: skip
+    flags.DEFINE_integer(
+        "image_size",
+        None,
+        "Square size images are stored at (0: as they are). "
+        "Default: 256 for real data, 0 for synthetic.",
+    )
     flags.DEFINE_enum(
         "restval",
         "keep",
@@ -215,8 +235,16 @@ def _captions_main(argv) -> int:
             records += captions.load_coco_captions(parts[1], root, parts[0])
         source = {"coco_captions": list(f.coco_captions)}
     size = 256 if f.image_size is None else f.image_size
-    captions_prepare.prepare(records, f.out, f.dataset, source, image_size=size or None, min_count=f.min_count,
-            tokenizer=f.tokenizer, restval=f.restval)  # fmt: skip
+    captions_prepare.prepare(
+        records,
+        f.out,
+        f.dataset,
+        source,
+        image_size=size or None,
+        min_count=f.min_count,
+        tokenizer=f.tokenizer,
+        restval=f.restval,
+    )
     print(captions_prepare.summary(f.out, f.dataset))
     return 1 if captions_prepare.failures(f.out) and not f.allow_failures else 0
 
@@ -267,17 +295,7 @@ FAMILIES = {
     "captions": (_captions_flags, _captions_main),
     "tacos": (_tacos_flags, _tacos_main),
 }
-PREPARERS = {
-    "ucf101": "ucf101",
-    "synthetic_ucf101": "ucf101",
-    "coco2014": "captions",
-    "flickr30k": "captions",
-    "flickr8k": "captions",
-    "synthetic_coco2014": "captions",
-    "synthetic_flickr30k": "captions",
-    "tacos_multilevel": "tacos",
-    "synthetic_tacos": "tacos",
-}
+PREPARERS = folders.DATASET_KIND  # dataset -> its family above
 
 
 def _dataset_from_argv(argv: list[str]) -> str | None:

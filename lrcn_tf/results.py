@@ -2,7 +2,9 @@
 
 A result row is keyed by (table, row, setting, metric, dataset). Produced CSVs
 (results/table1.csv ...) carry at least `value` and `run_id` (plus `preset`); the reference
-file results/expected.csv carries `value`, `tolerance` and `source`.
+file results/expected.csv carries `value`, `tolerance` and `source`. In a produced CSV the
+preset is part of the key: a `--preset smoke` run adds its rows beside the default preset's
+and never replaces them (readers pick the preset they want, e.g. `rows_for_preset`).
 """
 
 from __future__ import annotations
@@ -89,6 +91,16 @@ def key_of(row: dict) -> tuple[str, ...]:
     return tuple(row[k] for k in KEY)
 
 
+def produced_key(row: dict) -> tuple[str, ...]:
+    """The key of a produced row: SPEC.md's key and the preset (empty when there is none)."""
+    return key_of(row) + (row.get("preset") or "",)
+
+
+def rows_for_preset(rows: Iterable[dict], preset: str) -> list[dict]:
+    """The rows of one preset (rows without a preset column count as every preset's)."""
+    return [r for r in rows if not r.get("preset") or r["preset"] == preset]
+
+
 def read_rows(path: str | Path, required: Iterable[str]) -> list[dict]:
     """Reads a result CSV, checking columns, keys and numbers.
 
@@ -130,7 +142,7 @@ def read_rows(path: str | Path, required: Iterable[str]) -> list[dict]:
             )
         row = {h: f.strip() for h, f in zip(header, fields, strict=True)}
         _check_row(row, path, line_no)
-        key = key_of(row)
+        key = produced_key(row)
         if key in seen:
             raise ResultsError(f"{path}:{line_no}: duplicate key {key} (first on line {seen[key]})")
         seen[key] = line_no
@@ -195,7 +207,8 @@ def update_results(path: str | Path, rows: Iterable[dict]) -> Path:
     """Merges `rows` into the produced CSV at `path`, atomically and under `locked(path)`.
 
     Rows already in the file with other keys are kept (so `--split 1` then `--split 2` both
-    stay); rows with the same key are replaced by the new ones. Concurrent merges into one CSV
+    stay, and so do the rows of another preset); rows with the same key and preset are
+    replaced by the new ones. Concurrent merges into one CSV
     (two tables, or two splits, run at once) wait for each other, so every row is kept.
     """
     rows = list(rows)
@@ -207,12 +220,12 @@ def _merge(path: Path, rows: list[dict]) -> Path:
     merged: dict[tuple, dict] = {}
     if path.exists():
         for old in read_rows(path, PRODUCED_COLUMNS[:6]):
-            merged[key_of(old)] = old
+            merged[produced_key(old)] = old
     for row in rows:
         missing = [c for c in PRODUCED_COLUMNS if c not in row]
         if missing:
             raise ValueError(f"result row {row} lacks {', '.join(missing)}")
-        merged[key_of(row)] = row
+        merged[produced_key(row)] = row
     columns = list(PRODUCED_COLUMNS)
     for row in merged.values():
         columns += [c for c in row if c not in columns and c != "line"]

@@ -21,12 +21,10 @@ _VERSIONED_PACKAGES = (
     "keras",
     "jax",
     "numpy",
-    "pandas",
     "av",
     "opencv-contrib-python-headless",
     "simplejpeg",
     "pycocoevalcap",
-    "scikit-learn",
     "absl-py",
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -117,6 +118,27 @@ def setup(seed_fields: Sequence[str] = ("train.seed",)) -> Setup:
     return s
 
 
+def csv_rows(table: str, results: Sequence, s: Setup, **extra) -> list[dict]:
+    """The result-CSV rows (SPEC.md) of finished `run_row` results, keyed by this run's
+    preset; `extra` adds columns to every row."""
+    from lrcn_tf.results import result_row
+
+    return [
+        result_row(table, row, setting, metric, s.dataset, value, r.run_id, s.preset, **extra)
+        for r in results
+        for (row, setting, metric), value in r.values.items()
+    ]
+
+
+def print_result(table: str, result) -> None:
+    """One line per (row, setting) of a `run_row` result: its metrics and its run."""
+    by_row: dict[tuple[str, str], list[str]] = {}
+    for (row, setting, metric), value in result.values.items():
+        by_row.setdefault((row, setting), []).append(f"{metric} {value:.2f}")
+    for (row, setting), parts in by_row.items():
+        print(f"{table} {row} {setting}: {', '.join(parts)} ({result.run_id})", flush=True)
+
+
 def prepared_data(s: Setup, table: str) -> Path:
     """The data folder, checked to hold `--dataset` (raises DataFolderError, one line, if not).
 
@@ -150,6 +172,13 @@ def check_output(output: Path) -> None:
         output.exists() and not os.access(output, os.R_OK)
     ):
         raise ResultsError(f"--output {output}: {folder} is not writable")
+
+
+def finish(s: Setup, table: str, start: float) -> int:
+    """The end of every table's run: the time it took and, unless --nocompare, the comparison
+    with the paper (its exit status is the program's)."""
+    print(f"{table}: rows in {s.output}, done in {time.time() - start:.0f} s")
+    return print_comparison(s.output, [table]) if FLAGS.compare else 0
 
 
 def print_comparison(output: Path, tables: Sequence[str]) -> int:

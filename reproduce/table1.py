@@ -36,12 +36,14 @@ from absl import app, flags
 from lrcn_tf import cli, configs
 from lrcn_tf.evaluation import activity as ev
 from lrcn_tf.results import PRODUCED_COLUMNS, read_rows, result_row, update_results
+from lrcn_tf.tasks.base import Data
 from reproduce import common
 
 FLAGS = flags.FLAGS
 MODELS = ("single_frame", "lrcn_fc6", "lrcn_fc7")
 
 common.define_common_flags("synthetic_ucf101", ["synthetic_ucf101", "ucf101"], "results/table1.csv")
+flags.adopt_module_key_flags(common)  # --help lists the common flags too
 flags.DEFINE_enum("split", "1", ["1", "2", "3", "all"], "UCF-101 split(s) to train and test on.")
 flags.DEFINE_list("inputs", ["rgb", "flow"], "Inputs: rgb, flow (fusion rows need both).")
 flags.DEFINE_list("models", list(MODELS), "Rows to run; LRCN rows always train single_frame first.")
@@ -153,38 +155,45 @@ def _released(s: common.Setup, start: float) -> int:
     from lrcn_tf.caffe import CaffeError
     from lrcn_tf.tasks import activity as task
 
-    done, rows = {}, []
+    data, results = Data(s.dataset, s.data_dir), []
+    done = {}
     for (model, modality), path in files.items():
         cfg = configs.build(f"table1/{model}/{modality}", "paper", ["split=1", *s.overrides])
         try:
-            res = task.run_released_row(
-                cfg, path, dataset=s.dataset, data_dir=s.data_dir, workdir=s.workdir
-            )
+            res = task.run_released_row(cfg, path, data, s.workdir)
         except (CaffeError, ValueError) as e:  # a file that does not fit: one line naming it
             raise app.UsageError(f"{path}: {e}" if str(path) not in str(e) else str(e)) from None
-        done[(model, modality)] = (res, cfg)
-        print(f"table1 split1 {model}/{modality} (caffe): {res.accuracy:.2f}% ({res.run_id})")
-        rows.append(
-            result_row("table1", model, "split1", modality, s.dataset, res.accuracy, res.run_id,
-                       "paper", weights="caffe", missing_test_videos=res.missing_test_videos)
-        )  # fmt: skip
+        done[model, modality] = res
+        results.append(res)
+        common.print_result("table1 (caffe)", res)
     for model in ("single_frame", "lrcn_fc6"):
-        if (model, "rgb") not in done or (model, "flow") not in done:
-            continue
-        (rgb, cfg), (flow, _) = done[(model, "rgb")], done[(model, "flow")]
-        run_id, accs, _ = task.fuse_rows(rgb, flow, s.workdir, cfg.fusion_third)
-        missing = max(rgb.missing_test_videos, flow.missing_test_videos)
-        for metric, acc in accs.items():
-            rows.append(
-                result_row("table1", model, "split1", metric, s.dataset, acc, run_id, "paper",
-                           weights="caffe", missing_test_videos=missing)
-            )  # fmt: skip
-        print(
-            f"table1 split1 {model} (caffe): " + ", ".join(f"{k} {v:.2f}%" for k, v in accs.items())
-        )
+        if (model, "rgb") in done and (model, "flow") in done:
+            fusion_third = configs.build(f"table1/{model}/rgb", "paper").fusion_third
+            fused = task.fuse_rows(done[model, "rgb"], done[model, "flow"], s.workdir, fusion_third)
+            common.print_result("table1 (caffe)", fused)
+            results.append(fused)
+    missing = max(r.missing_test_videos for r in done.values())
+    rows = [
+        dict(r, preset="paper", weights="caffe")
+        for r in common.csv_rows("table1", results, s, missing_test_videos=missing)
+    ]
     update_results(s.output, rows)
     print(f"wrote {s.output} after {time.time() - start:.0f} s")
     return 0
+
+
+def _strategy():
+    if FLAGS.strategy != "mirrored":
+        return None
+    import tensorflow as tf
+
+    strategy = tf.distribute.MirroredStrategy()
+    print(f"mirrored over {strategy.num_replicas_in_sync} replica(s)")
+    return strategy
+
+
+def _config(model: str, modality: str, split: int, s: common.Setup):
+    return configs.build(f"table1/{model}/{modality}", s.preset, [f"split={split}", *s.overrides])
 
 
 def main(argv: list[str]) -> int:
@@ -198,87 +207,36 @@ def main(argv: list[str]) -> int:
         return _released(s, start)
     splits = [1, 2, 3] if FLAGS.split == "all" else [int(FLAGS.split)]
     for split in splits:  # a bad --set is named before any data is made or read
-        for name in (f"table1/{m}/{d}" for m in MODELS for d in FLAGS.inputs):
-            configs.build(name, s.preset, [f"split={split}", *s.overrides])
+        for model, modality in ((m, d) for m in MODELS for d in FLAGS.inputs):
+            _config(model, modality, split, s)
     _prepared_data(s, splits)
-    from lrcn_tf.tasks import activity as task  # TensorFlow import after the flags are read
+    from lrcn_tf.tasks import activity  # TensorFlow import after the flags are read
 
-    strategy = None
-    if FLAGS.strategy == "mirrored":
-        import tensorflow as tf
-
-        strategy = tf.distribute.MirroredStrategy()
-        print(f"mirrored over {strategy.num_replicas_in_sync} replica(s)")
+    data, strategy = Data(s.dataset, s.data_dir), _strategy()
     wanted = [m for m in MODELS if m in FLAGS.models]
     curves = {}
     for split in splits:
-        done, fusion_third = {}, {}
+        done = {}
         for modality in FLAGS.inputs:
+            # LRCN starts from the single-frame model's CNN, so that one is always trained first.
             for model in ("single_frame", *[m for m in wanted if m != "single_frame"]):
-                cfg = configs.build(
-                    f"table1/{model}/{modality}", s.preset, [f"split={split}", *s.overrides]
-                )
-                if cfg.pretext and not s.synthetic:
-                    raise app.UsageError(
-                        "pretext (the embedded ImageNet stage) is for synthetic_ucf101; with "
-                        "real data use --preset paper, or --set pretext=false"
-                    )
+                cfg = _config(model, modality, split, s)
                 init = done.get(("single_frame", modality)) if cfg.is_lrcn else None
-                res = task.run_row(
-                    cfg,
-                    dataset=s.dataset,
-                    data_dir=s.data_dir,
-                    workdir=s.workdir,
-                    init=init,
-                    strategy=strategy,
+                done[model, modality] = activity.run_row(
+                    cfg, data, s.workdir, init=init, strategy=strategy
                 )
-                done[(model, modality)] = res
-                fusion_third[model] = cfg.fusion_third
-                print(
-                    f"table1 split{split} {model}/{modality}: {res.accuracy:.2f}% ({res.run_id})",
-                    flush=True,
-                )
-        missing = {"missing_test_videos": max(r.missing_test_videos for r in done.values())}
-        rows = [
-            result_row(
-                "table1",
-                m,
-                f"split{split}",
-                d,
-                s.dataset,
-                r.accuracy,
-                r.run_id,
-                s.preset,
-                **missing,
+                common.print_result("table1", done[model, modality])
+        results = [r for (m, _), r in done.items() if m in wanted]
+        for model in wanted if {"rgb", "flow"} <= set(FLAGS.inputs) else ():
+            rgb, flow = done[model, "rgb"], done[model, "flow"]
+            fused = activity.fuse_rows(
+                rgb, flow, s.workdir, _config(model, "rgb", split, s).fusion_third
             )
-            for (m, d), r in done.items()
-            if m in wanted
-        ]
-        for model in wanted:
-            if ("rgb" not in FLAGS.inputs) or ("flow" not in FLAGS.inputs):
-                break
-            run_id, accs, curve = task.fuse_rows(
-                done[(model, "rgb")], done[(model, "flow")], s.workdir, fusion_third[model]
-            )
-            curves[f"{model} split{split}"] = curve
-            for metric, acc in accs.items():
-                rows.append(
-                    result_row(
-                        "table1",
-                        model,
-                        f"split{split}",
-                        metric,
-                        s.dataset,
-                        acc,
-                        run_id,
-                        s.preset,
-                        **missing,
-                    )
-                )
-            print(
-                f"table1 split{split} {model}: fusion_half {accs['fusion_half']:.2f}%, "
-                f"fusion_third {accs['fusion_third']:.2f}% ({run_id})"
-            )
+            curves[f"{model} split{split}"] = (fused.rgb_weights, fused.sweep)
+            common.print_result("table1", fused)
+            results.append(fused)
+        missing = max(r.missing_test_videos for r in done.values())
+        rows = common.csv_rows("table1", results, s, missing_test_videos=missing)
         update_results(s.output, rows)  # after every split, so a kill keeps the finished ones
     mean_rows = _all_splits(s.output, s.dataset, s.preset)
     if mean_rows:
@@ -286,11 +244,13 @@ def main(argv: list[str]) -> int:
     if curves:
         plot = ev.plot_fusion_sweep(curves, s.output.with_name(f"{s.output.stem}_fusion_sweep.png"))
         print(f"fusion sweep: {plot}")
-    print(f"wrote {s.output} after {time.time() - start:.0f} s")
-    if FLAGS.compare:
-        return common.print_comparison(s.output, ["table1"])
-    return 0
+    return common.finish(s, "table1", start)
+
+
+def run() -> None:
+    """The console command (`lrcn-table1`)."""
+    cli.run(main)
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    run()

@@ -9,7 +9,7 @@ r"""Table 2: caption-to-image and image-to-caption retrieval with LRCN_2f (R@1/5
 The model is Table 3's LRCN_2f captioner (config `table2/lrcn_2f` nests `table3/lrcn_2f`) and
 lives in Table 3's run folder for the same config and dataset: if `python -m reproduce.table3`
 (variant 2f, the default) has trained it, it is reused as it is; otherwise it is trained here,
-into that folder, with the captioning pipeline (lrcn_tf.tasks.captioning), and Table 3
+into that folder (lrcn_tf.tasks.retrieval, with the captioning task's steps), and Table 3
 reuses it later. Then log P(caption | image) of every test caption under every test image is
 computed (lrcn_tf.evaluation.retrieval_scoring, factored: the word-only LSTM once per
 caption) and ranked with the authors' protocol (lrcn_tf.evaluation.retrieval).
@@ -33,123 +33,49 @@ t2_image_to_caption_easier is reported at the end. Golden rows for synthetic_fli
 
 from __future__ import annotations
 
-import json
-import os
 import time
 
-import numpy as np
-from absl import app, flags
+from absl import flags
 
-from lrcn_tf import cli, configs, runtime
-from lrcn_tf.results import result_row, update_results
+from lrcn_tf import cli, configs
+from lrcn_tf.results import update_results
+from lrcn_tf.tasks.base import Data
 from reproduce import common
 
 FLAGS = flags.FLAGS
 DATASETS = ["synthetic_flickr30k", "synthetic_coco2014", "flickr30k", "coco2014", "flickr8k"]
 
 common.define_common_flags("synthetic_flickr30k", DATASETS, "results/table2.csv")
-
-
-def train_captioner(cfg, s: common.Setup, info):
-    """Table 3's LRCN_2f in Table 3's run folder: trained there, or restored when done."""
-    from lrcn_tf.tasks import captioning
-
-    cap = cfg.captioner
-    run = captioning.training_run(cap, s.workdir, s.dataset)
-    state = "found: its checkpoints are reused" if run.resumed else "new: training"
-    print(f"captioner run folder {run.dir} ({state})")
-    if cap.encoder.pretext and not s.synthetic:
-        raise app.UsageError("encoder.pretext is for the synthetic datasets; give encoder.weights")
-    runtime.seed_everything(cap.stage1.seed)
-    # The same pre-trained CNN (and run folder) as Table 3: see captioning.pretrained_encoder.
-    encoder = captioning.pretrained_encoder(
-        cap.encoder, s.workdir, info.image_size or 64, cap.stage1.seed
-    )
-    model, decoder = captioning.build_captioner(cap, encoder, len(info.vocab))
-    captioning.train_two_stages(cap, model, encoder, s.data_dir, run, cache=s.synthetic)
-    return run, encoder, decoder
-
-
-def score_split(cfg, s: common.Setup, encoder, decoder, run: runtime.Run):
-    """(log_p, caption_image) of every caption of `cfg.split` against every image of it."""
-    from lrcn_tf.data.captions import format as captions
-    from lrcn_tf.evaluation.retrieval_scoring import caption_log_probs
-    from lrcn_tf.tasks import captioning
-
-    image_ids, features = captioning.image_features(
-        encoder, cfg.captioner.encoder, s.data_dir, cfg.split, "fc8", cfg.captioner.eval_batch
-    )
-    column = {int(i): c for c, i in enumerate(image_ids)}
-    token_ids, caption_image = [], []
-    for image in captions.load_split(s.data_dir, cfg.split):
-        if image.image_id not in column:
-            raise captions.CaptionDataError(
-                f"{s.data_dir}/{cfg.split}.json: image {image.image_id} is not in the TFRecords"
-            )
-        token_ids += image.token_ids
-        caption_image += [column[image.image_id]] * len(image.token_ids)
-    caption_image = np.asarray(caption_image, dtype=np.int64)
-    # The matrix goes to the run folder through a memory map (COCO: 25,000 x 5,000 floats),
-    # renamed into place only when complete.
-    final = run.path(f"log_p_{cfg.split}.npy")
-    partial = final.with_name(final.name + ".partial.npy")
-    out = np.lib.format.open_memmap(
-        partial, mode="w+", dtype=np.float32, shape=(len(token_ids), len(image_ids))
-    )
-    caption_log_probs(
-        decoder, token_ids, features, method=cfg.method, caption_chunk=cfg.caption_chunk,
-        image_chunk=cfg.image_chunk, out=out, description=f"table2 {cfg.split} pairs",
-    )  # fmt: skip
-    out.flush()
-    del out
-    os.replace(partial, final)
-    np.save(run.path(f"caption_image_{cfg.split}.npy"), caption_image)
-    return np.load(final, mmap_mode="r"), caption_image
+flags.adopt_module_key_flags(common)  # --help lists the common flags too
 
 
 def main(argv: list[str]) -> int:
     del argv
-    from lrcn_tf.data.captions import format as captions
-    from lrcn_tf.evaluation.retrieval import retrieval_metrics
-
     start = time.time()
     # --seed sets the seeds of both captioner training stages.
     s = common.setup(seed_fields=("captioner.stage1.seed", "captioner.stage2.seed"))
     cfg = configs.build("table2/lrcn_2f", s.preset, s.overrides)
     common.prepared_data(s, "table2")  # the folder holds --dataset (made in the cache if embedded)
-    info = captions.load_info(s.data_dir)
+    from lrcn_tf.tasks import retrieval  # TensorFlow import after the flags are read
 
-    cap_run, encoder, decoder = train_captioner(cfg, s, info)
-    record = {"config": configs.to_dict(cfg), "dataset": s.dataset, "captioner_run": cap_run.id}
-    run = runtime.Run(s.workdir, "table2", record)
-    scoring = time.time()
-    log_p, caption_image = score_split(cfg, s, encoder, decoder, run)
-    scoring = time.time() - scoring
-    metrics = retrieval_metrics(log_p, caption_image)
-    summary = {"metrics": metrics, "captions": int(log_p.shape[0]), "images": int(log_p.shape[1]),
-               "scoring_seconds": scoring, "pairs_per_second": log_p.size / scoring}  # fmt: skip
-    run.path("metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-    run.log("retrieval on %s %s: %s", s.dataset, cfg.split, summary)
-
-    rows = [
-        result_row("table2", cfg.row, setting, metric, s.dataset, value, run.id, s.preset)
-        for setting, values in metrics.items()
-        for metric, value in values.items()
-    ]
-    update_results(s.output, rows)
-    for setting, values in metrics.items():
-        print(
-            f"table2 {cfg.row} {setting}: " + ", ".join(f"{k} {v:.2f}" for k, v in values.items())
-        )
+    result = retrieval.run_row(cfg, Data(s.dataset, s.data_dir), s.workdir)
+    state = "found: its checkpoints are reused" if result.captioner_reused else "new: training"
+    print(f"captioner run folder {result.captioner_run} ({state})")
+    update_results(s.output, common.csv_rows("table2", [result], s))
+    common.print_result("table2", result)
+    pairs = result.captions * result.images
     print(
-        f"{log_p.shape[0]} captions x {log_p.shape[1]} images scored in {scoring:.1f} s "
-        f"({log_p.size / scoring:.0f} pairs/s); rows in {s.output}; run folder {run.dir}"
+        f"{result.captions} captions x {result.images} images scored in "
+        f"{result.scoring_seconds:.1f} s ({pairs / result.scoring_seconds:.0f} pairs/s); "
+        f"rows in {s.output}; run folder {result.run_dir}"
     )
-    print(f"table2 done in {time.time() - start:.0f} s")
-    if FLAGS.compare:
-        return common.print_comparison(s.output, ["table2"])
-    return 0
+    return common.finish(s, "table2", start)
+
+
+def run() -> None:
+    """The console command (`lrcn-table2`)."""
+    cli.run(main)
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    run()

@@ -192,5 +192,10 @@ def main(argv: list[str]) -> int:
         return 2
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The console command (`lrcn-table4`)."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -101,3 +101,65 @@ def test_logits_stay_float32_under_mixed_precision():
 def test_unknown_model_is_named():
     with pytest.raises(ValueError, match="unknown Table 1 model 'lrcn_fc8'"):
         activity.build("lrcn_fc8", (32, 32, 3), 3, **SMALL)
+
+
+def _unfolded(model):
+    """The same model with Keras' own TimeDistributed (a loop over time steps) as the "cnn"."""
+    inner = model.get_layer("cnn").layer
+    clip = keras.Input(model.input.shape[1:])
+    x = keras.layers.TimeDistributed(inner, name="cnn")(clip)
+    for layer in model.layers[2:]:
+        x = layer(x)
+    return keras.Model(clip, x)
+
+
+@pytest.mark.parametrize("name", ["single_frame", "lrcn_fc6", "lrcn_fc7"])
+def test_folding_time_into_the_batch_changes_no_output_or_gradient(name):
+    model = _models()[name]
+    assert isinstance(model.get_layer("cnn"), keras.layers.TimeDistributed)
+    loop = _unfolded(model)  # shares every layer (and weight) with `model`
+    x = np.random.default_rng(3).normal(size=(3, 5, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(loop(x)), rtol=1e-6, atol=1e-6)
+
+    import tensorflow as tf
+
+    y = np.array([0, 1, 2])
+
+    def grads(m):
+        with tf.GradientTape() as tape:
+            loss = activity.per_step_loss(m(x, training=False), y)
+        return [np.asarray(g) for g in tape.gradient(loss, m.trainable_variables)]
+
+    for a, b in zip(grads(model), grads(loop)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_folded_model_saves_and_reloads(tmp_path):
+    model = _models()["lrcn_fc6"]
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = keras.models.load_model(path)
+    assert isinstance(again.get_layer("cnn"), activity.FoldedTimeDistributed)
+    x = np.random.default_rng(4).normal(size=(1, 3, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["single_frame", "lrcn_fc7"])
+def test_folded_dropout_draws_the_masks_of_the_loop(name):
+    # The CNN's own dropouts (drop6/drop7) must see the same random stream folded as they did
+    # time step by time step, so that a seeded training run is unchanged.
+    model = _models()[name]
+    loop = _unfolded(model)
+    seeds = [
+        ly.seed_generator.state for ly in model._flatten_layers() if hasattr(ly, "seed_generator")
+    ]
+    start = [np.asarray(s) for s in seeds]
+    x = np.random.default_rng(5).normal(size=(2, 4, 32, 32, 3)).astype("float32")
+    cnn = model.get_layer("cnn")
+    folded = np.asarray(cnn(x, training=True))
+    for s, v in zip(seeds, start):
+        s.assign(v)
+    looped = np.asarray(loop.get_layer("cnn")(x, training=True))
+    np.testing.assert_array_equal(folded != 0, looped != 0)
+    np.testing.assert_allclose(folded, looped, rtol=1e-6, atol=1e-6)
+    assert (folded == 0).any() and not (folded == 0).all()

@@ -85,3 +85,25 @@ def test_captioner_with_caffe_weights_equals_caffe(kind):
         got = gen.greedy(np.asarray(encoder(images))).tokens
         want = [[int(w) for w in row if w > 0] for row in expected]
         assert got == want
+
+
+def test_backbone_weights_by_released_name(tmp_path, monkeypatch):
+    """`backbone_weights=<name>` (the paper preset's ImageNet start) finds NAME.caffemodel in
+    $LRCN_CAFFE_DIR and loads conv1 ... fc7 by name; the rest of the caffemodel is ignored."""
+    import shutil
+
+    record = fx.load("single_frame.npz")
+    shutil.copy(fx.path("single_frame.caffemodel"), tmp_path / "hybrid_test_iter_1.caffemodel")
+    monkeypatch.setenv("LRCN_CAFFE_DIR", str(tmp_path))
+    w = fx.MANIFEST["single_frame"]["widths"]
+    filters = tuple(w[f"conv{i}"] for i in range(1, 6))
+    net = backbones.build(
+        "hybrid_caffenet", (227, 227, 3), weights="hybrid_test_iter_1", filters=filters,
+        fc_units=w["fc6"], dropout=None,
+    )  # fmt: skip
+    fc7 = net(fx.nhwc(fx.data(record)))
+    fx.assert_blob_close("fc7", fc7, record["blob/fc7"])
+    with pytest.raises(caffe.CaffeError, match="not found in"):
+        backbones.build(
+            "hybrid_caffenet", (227, 227, 3), weights="no_such_model", filters=filters, fc_units=8
+        )

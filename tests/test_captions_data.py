@@ -96,8 +96,13 @@ def test_train_pairs_batches(prepared):
 
 def _karpathy(tmp_path, filename, **extra):
     (tmp_path / "imgs").mkdir(exist_ok=True)
-    entry = {"filename": filename, "split": "train", "imgid": 0,
-             "sentences": [{"raw": "A cat.", "tokens": ["a", "cat"]}], **extra}  # fmt: skip
+    entry = {
+        "filename": filename,
+        "split": "train",
+        "imgid": 0,
+        "sentences": [{"raw": "A cat.", "tokens": ["a", "cat"]}],
+        **extra,
+    }
     path = tmp_path / "dataset.json"
     path.write_text(json.dumps({"images": [entry]}))
     return path
@@ -126,8 +131,9 @@ def test_malformed_files_are_named(tmp_path):
     path = _karpathy(tmp_path, "x.jpg", split="holdout")
     with pytest.raises(captions.CaptionDataError, match=r"images\[0\]: split 'holdout'"):
         captions.load_karpathy(path, tmp_path / "imgs")
-    bad.write_text(json.dumps({"images": [{"id": 1, "file_name": "x.jpg"}],
-                               "annotations": [{"image_id": 1}]}))  # fmt: skip
+    bad.write_text(
+        json.dumps({"images": [{"id": 1, "file_name": "x.jpg"}], "annotations": [{"image_id": 1}]})
+    )
     with pytest.raises(captions.CaptionDataError, match=r"annotations\[0\]: missing 'caption'"):
         captions.load_coco_captions(bad, tmp_path)
     with pytest.raises(captions.CaptionDataError, match="no info.json"):
@@ -136,8 +142,15 @@ def test_malformed_files_are_named(tmp_path):
 
 def test_prepare_command_line(tmp_path):
     out = tmp_path / "flickr"
-    cmd = [sys.executable, "-m", "lrcn_tf.prepare", "--dataset", "synthetic_flickr30k",
-           f"--out={out}", "--synthetic_sizes=train=6,val=1,test=2"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "lrcn_tf.prepare",
+        "--dataset",
+        "synthetic_flickr30k",
+        f"--out={out}",
+        "--synthetic_sizes=train=6,val=1,test=2",
+    ]
     subprocess.run(cmd, check=True, capture_output=True)
     info = captions.load_info(out)
     assert info.splits == {"train": 6, "val": 1, "test": 2}
@@ -145,9 +158,18 @@ def test_prepare_command_line(tmp_path):
     assert (raw / "dataset_flickr30k.json").exists() and (raw / "flickr30k-images").is_dir()
     # the real-data path, from the generated Karpathy file, with the Karpathy tokens
     real = tmp_path / "real"
-    cmd = [sys.executable, "-m", "lrcn_tf.prepare", "--dataset", "flickr30k", f"--out={real}",
-           f"--karpathy_json={raw / 'dataset_flickr30k.json'}", f"--images={raw / 'flickr30k-images'}",
-           "--image_size=48", "--tokenizer=karpathy"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "lrcn_tf.prepare",
+        "--dataset",
+        "flickr30k",
+        f"--out={real}",
+        f"--karpathy_json={raw / 'dataset_flickr30k.json'}",
+        f"--images={raw / 'flickr30k-images'}",
+        "--image_size=48",
+        "--tokenizer=karpathy",
+    ]
     subprocess.run(cmd, check=True, capture_output=True)
     assert captions.load_info(real).image_size == 48
     bad = subprocess.run(cmd[:5] + [f"--out={tmp_path / 'x'}"], capture_output=True, text=True)
@@ -163,8 +185,17 @@ def test_bad_images_are_recorded_and_the_rest_finish(tmp_path):
     (images / broken).write_bytes(b"not a jpeg")
     (images / gone).unlink()
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "lrcn_tf.prepare", "--dataset", "flickr30k", f"--out={out}",
-           f"--karpathy_json={karpathy}", f"--images={images}", "--image_size=0"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "lrcn_tf.prepare",
+        "--dataset",
+        "flickr30k",
+        f"--out={out}",
+        f"--karpathy_json={karpathy}",
+        f"--images={images}",
+        "--image_size=0",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "7 images ok, 2 failed" in proc.stdout
@@ -182,8 +213,16 @@ def test_bad_images_are_recorded_and_the_rest_finish(tmp_path):
 
 def test_prepare_user_errors_are_one_line(tmp_path):
     path = _karpathy(tmp_path, "../../etc/passwd")
-    cmd = [sys.executable, "-m", "lrcn_tf.prepare", "--dataset", "coco2014",
-           f"--out={tmp_path / 'o'}", f"--karpathy_json={path}", f"--images={tmp_path / 'imgs'}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "lrcn_tf.prepare",
+        "--dataset",
+        "coco2014",
+        f"--out={tmp_path / 'o'}",
+        f"--karpathy_json={path}",
+        f"--images={tmp_path / 'imgs'}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert [x for x in proc.stderr.splitlines() if x.startswith("error: ")] == [

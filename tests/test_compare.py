@@ -164,3 +164,20 @@ def test_committed_results_read_and_compare_cleanly(tmp_path):
     res = _run([f"--output={tmp_path / 'c.csv'}"], cwd=".")
     assert res.returncode == 0, res.stderr
     assert "Claims of the paper" in res.stdout
+
+
+def test_claims_are_judged_per_preset(tmp_path):
+    # Default rows say LRCN beats single frame, smoke rows say it does not: two verdicts
+    # (real-dataset rows: no golden values to regress against).
+    csv = tmp_path / "t1.csv"
+    rows = [
+        result_row("table1", m, "split1", "rgb", "ucf101", v, "r", preset)
+        for preset, values in (("default", (60.0, 50.0)), ("smoke", (40.0, 50.0)))
+        for m, v in zip(("lrcn_fc6", "single_frame"), values, strict=True)
+    ]
+    update_results(csv, rows)
+    res = _run([f"--produced={csv}", f"--output={tmp_path / 'c.csv'}"], cwd=".")
+    assert res.returncode == 0, res.stderr
+    lines = [line for line in res.stdout.splitlines() if "t1_lrcn_beats_single" in line]
+    assert any("HOLDS" in x and "[default]" in x for x in lines), lines
+    assert any("FAILS" in x and "[smoke]" in x for x in lines), lines

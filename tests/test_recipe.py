@@ -239,11 +239,12 @@ def test_fusion_third_weight_is_the_configs(tmp_path):
         folder = tmp_path / name
         folder.mkdir()
         ev.save_scores(folder / "scores.npz", ["v"], np.array([0]), np.array(scores))
-        rows.append(task.RowResult("single_frame", name, 1, name, folder, 0.0))
-    _, third, _ = task.fuse_rows(*rows, tmp_path / "runs")
-    _, code, _ = task.fuse_rows(*rows, tmp_path / "runs", fusion_third=0.33)
-    assert third["fusion_third"] == 100.0 and code["fusion_third"] == 0.0
-    assert third["fusion_half"] == code["fusion_half"]
+        rows.append(task.ActivityResult(name, folder, {}, "single_frame", name, 1, 0.0))
+    third = task.fuse_rows(*rows, tmp_path / "runs").values
+    code = task.fuse_rows(*rows, tmp_path / "runs", fusion_third=0.33).values
+    key = ("single_frame", "split1")
+    assert third[(*key, "fusion_third")] == 100.0 and code[(*key, "fusion_third")] == 0.0
+    assert third[(*key, "fusion_half")] == code[(*key, "fusion_half")]
 
 
 def test_restval_is_kept_apart_and_outside_the_vocabulary(tmp_path):

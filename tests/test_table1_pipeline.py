@@ -40,11 +40,20 @@ def data_dir(tmp_path_factory):
 
 def _row(name, data_dir, workdir, init=None, extra=()):
     from lrcn_tf.tasks import activity as task
+    from lrcn_tf.tasks.base import Data
 
     cfg = build(name, "smoke", [*FAST, *extra])
-    return task.run_row(
-        cfg, dataset="synthetic_ucf101", data_dir=data_dir, workdir=workdir, init=init
-    )
+    return task.run_row(cfg, Data("synthetic_ucf101", data_dir), workdir, init=init)
+
+
+def _tensorboard_tags(row) -> set[str]:
+    import tensorflow as tf
+
+    tags = set()
+    for events in (row.run_dir / "ckpt" / "tensorboard").glob("events.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            tags |= {v.tag for v in event.summary.value}
+    return tags
 
 
 def test_rows_train_evaluate_fuse_and_are_reused(data_dir, tmp_path):
@@ -54,11 +63,13 @@ def test_rows_train_evaluate_fuse_and_are_reused(data_dir, tmp_path):
     for modality in ("rgb", "flow"):
         sf = _row(f"table1/single_frame/{modality}", data_dir, tmp_path)
         rows[modality] = sf
-        assert sf.weights_path.exists() and (sf.run_dir / "ckpt" / "tensorboard").is_dir()
+        assert sf.weights_path.exists() and sf.keras_path.exists()
+        assert {"loss", "steps_per_second", "eval/video_accuracy"} <= _tensorboard_tags(sf)
         saved = ev.load_scores(sf.scores_path)
         assert len(saved["videos"]) == 14  # 2 classes x 7 test groups
         np.testing.assert_allclose(saved["scores"].sum(axis=1), 1.0, rtol=1e-5)
         assert sf.accuracy == pytest.approx(ev.accuracy(saved["scores"], saved["labels"]))
+        assert sf.values == {("single_frame", "split1", modality): sf.accuracy}
     lrcn = _row("table1/lrcn_fc6/rgb", data_dir, tmp_path, init=rows["rgb"])
     assert lrcn.run_id != rows["rgb"].run_id and lrcn.scores_path.exists()
     with pytest.raises(ValueError, match="pass init="):
@@ -70,14 +81,14 @@ def test_rows_train_evaluate_fuse_and_are_reused(data_dir, tmp_path):
     assert again.run_id == rows["rgb"].run_id and again.accuracy == rows["rgb"].accuracy
     assert rows["rgb"].weights_path.stat().st_mtime_ns == mtime
 
-    run_id, accs, (ps, curve) = task.fuse_rows(rows["rgb"], rows["flow"], tmp_path)
+    fused = task.fuse_rows(rows["rgb"], rows["flow"], tmp_path)
     r = ev.load_scores(rows["rgb"].scores_path)
     f = ev.load_scores(rows["flow"].scores_path)
     want = ev.accuracy((r["scores"] + 2 * f["scores"]) / 3, r["labels"])
-    assert accs["fusion_third"] == pytest.approx(want)
-    assert curve[0] == pytest.approx(rows["flow"].accuracy)
-    assert curve[-1] == pytest.approx(rows["rgb"].accuracy)
-    assert (tmp_path / run_id / "fusion_sweep.png").exists()
+    assert fused.values[("single_frame", "split1", "fusion_third")] == pytest.approx(want)
+    assert fused.sweep[0] == pytest.approx(rows["flow"].accuracy)
+    assert fused.sweep[-1] == pytest.approx(rows["rgb"].accuracy)
+    assert (fused.run_dir / "fusion_sweep.png").exists()
 
 
 def test_killed_training_resumes_from_its_checkpoint(data_dir, tmp_path):

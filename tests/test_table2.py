@@ -62,8 +62,15 @@ def test_captioner_run_folder_is_table3s(tmp_path):
 
 def _run(tmp_path, *args, timeout=900):
     env = dict(os.environ, LRCN_DATA_DIR=str(tmp_path / "data"), TF_CPP_MIN_LOG_LEVEL="2")
-    cmd = [sys.executable, "-m", "reproduce.table2", f"--workdir={tmp_path / 'runs'}",
-           f"--output={tmp_path / 'table2.csv'}", "--nocompare", *args]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "reproduce.table2",
+        f"--workdir={tmp_path / 'runs'}",
+        f"--output={tmp_path / 'table2.csv'}",
+        "--nocompare",
+        *args,
+    ]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 

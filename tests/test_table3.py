@@ -138,8 +138,15 @@ def test_table3_smoke_end_to_end(tmp_path):
     """The CI regression command on a fresh data folder: rows, sample page, results file."""
     env = dict(os.environ, LRCN_DATA_DIR=str(tmp_path / "data"))
     out = tmp_path / "table3.csv"
-    cmd = [sys.executable, "-m", "reproduce.table3", "--preset=smoke", f"--workdir={tmp_path / 'runs'}",
-           f"--output={out}", "--nocompare"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "reproduce.table3",
+        "--preset=smoke",
+        f"--workdir={tmp_path / 'runs'}",
+        f"--output={out}",
+        "--nocompare",
+    ]
     subprocess.run(cmd, check=True, env=env, capture_output=True)
     rows = list(csv.DictReader(out.open()))
     got = {(r["row"], r["metric"]) for r in rows}

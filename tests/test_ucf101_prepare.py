@@ -127,9 +127,16 @@ def test_manifest_labels_statuses_and_classes(release, prepared):
 
 def test_cli_reports_failures_in_its_exit_status(release, tmp_path):
     cmd = [
-        sys.executable, "-m", "lrcn_tf.prepare", "--dataset=ucf101", f"--src={release[0]}",
-        f"--splits={release[1]}", f"--out={tmp_path / 'o'}", "--workers=1", "--min_size=none",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "lrcn_tf.prepare",
+        "--dataset=ucf101",
+        f"--src={release[0]}",
+        f"--splits={release[1]}",
+        f"--out={tmp_path / 'o'}",
+        "--workers=1",
+        "--min_size=none",
+    ]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert first.returncode == 1, first.stderr[-2000:]
@@ -138,10 +145,21 @@ def test_cli_reports_failures_in_its_exit_status(release, tmp_path):
 
 def _flags(**kw):
     base = dict(
-        dataset="ucf101", src=None, splits=None, out=None, fps=None, flow="farneback", workers=1,
-        videos_per_shard=64, jpeg_quality=90, min_size="none", allow_failures=False,
-        num_classes=12, num_groups=25, synthetic_seed=0,
-    )  # fmt: skip
+        dataset="ucf101",
+        src=None,
+        splits=None,
+        out=None,
+        fps=None,
+        flow="farneback",
+        workers=1,
+        videos_per_shard=64,
+        jpeg_quality=90,
+        min_size="none",
+        allow_failures=False,
+        num_classes=12,
+        num_groups=25,
+        synthetic_seed=0,
+    )
     return types.SimpleNamespace(**{**base, **kw})
 
 

@@ -15,9 +15,10 @@ import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, text_format
 
 from lrcn_tf.caffe._schema import SERIALIZED
+from lrcn_tf.errors import UserError
 
 
-class CaffeError(ValueError):
+class CaffeError(UserError):
     """A Caffe file that cannot be read or converted; the message is one line naming it."""
 
 

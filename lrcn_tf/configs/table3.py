@@ -135,9 +135,20 @@ class Table3Config:
 
 def _paper(variant: str) -> Table3Config:
     def solver(lr, max_iter, clip):
-        return TrainConfig(base_lr=lr, momentum=0.9, weight_decay=0.0, lr_policy="step",
-                           gamma=0.5, stepsize=20000, max_iter=max_iter, clip_gradients=clip,
-                           batch_size=100, seed=1701, checkpoint_every=2000, log_every=100)  # fmt: skip
+        return TrainConfig(
+            base_lr=lr,
+            momentum=0.9,
+            weight_decay=0.0,
+            lr_policy="step",
+            gamma=0.5,
+            stepsize=20000,
+            max_iter=max_iter,
+            clip_gradients=clip,
+            batch_size=100,
+            seed=1701,
+            checkpoint_every=2000,
+            log_every=100,
+        )
 
     layers, factored = VARIANTS[variant]
     return Table3Config(
@@ -156,13 +167,34 @@ def _embedded(variant: str, smoke: bool) -> Table3Config:
     # gamma 0.5 steps, clipping, loss weight 20, two stages with x0.1/x0.2 CNN multipliers,
     # stage 2 at a tenth of stage 1's rate).
     def solver(lr, max_iter, stepsize, clip, batch=100):
-        return TrainConfig(base_lr=lr, momentum=0.9, weight_decay=0.0, lr_policy="step",
-                           gamma=0.5, stepsize=stepsize, max_iter=max_iter, clip_gradients=clip,
-                           batch_size=batch, seed=1701, checkpoint_every=100, log_every=20)  # fmt: skip
+        return TrainConfig(
+            base_lr=lr,
+            momentum=0.9,
+            weight_decay=0.0,
+            lr_policy="step",
+            gamma=0.5,
+            stepsize=stepsize,
+            max_iter=max_iter,
+            clip_gradients=clip,
+            batch_size=batch,
+            seed=1701,
+            checkpoint_every=100,
+            log_every=20,
+        )
 
-    pretext = TrainConfig(base_lr=0.01, momentum=0.9, weight_decay=0.0005, lr_policy="step",
-                          gamma=0.1, stepsize=200 if smoke else 2000, max_iter=300 if smoke else 3000,
-                          batch_size=64, seed=1701, checkpoint_every=200, log_every=20)  # fmt: skip
+    pretext = TrainConfig(
+        base_lr=0.01,
+        momentum=0.9,
+        weight_decay=0.0005,
+        lr_policy="step",
+        gamma=0.1,
+        stepsize=200 if smoke else 2000,
+        max_iter=300 if smoke else 3000,
+        batch_size=64,
+        seed=1701,
+        checkpoint_every=200,
+        log_every=20,
+    )
     layers, factored = VARIANTS[variant]
     encoder = EncoderConfig(
         backbone="small_cnn",

@@ -129,8 +129,13 @@ def ensure_captions(
         raise ValueError(f"{dataset!r} is not one of {captions_prepare.SYNTHETIC}")
     data_dir = Path(data_dir)
     sizes = dict(synthetic_captions.DEFAULT_SIZES if sizes is None else sizes)
-    params = {"dataset": dataset, "sizes": sizes, "seed": seed, "image_size": image_size,
-              "generator_version": 1}  # fmt: skip
+    params = {
+        "dataset": dataset,
+        "sizes": sizes,
+        "seed": seed,
+        "image_size": image_size,
+        "generator_version": 1,
+    }
     info_path = data_dir / "info.json"
     if info_path.exists():
         have = json.loads(info_path.read_text()).get("source", {}).get("generated")

@@ -117,9 +117,14 @@ class _Factored:
         self._images = _compile(self._image_fn, [((None, cond_dim), "float32")])
         self._pairs = _compile(
             self._pair_fn,
-            [((None, None, proj), "float32"), ((None, None), "int32"),
-             ((None, proj), "float32"), states, ((None, vocab), "float32")],
-        )  # fmt: skip
+            [
+                ((None, None, proj), "float32"),
+                ((None, None), "int32"),
+                ((None, proj), "float32"),
+                states,
+                ((None, vocab), "float32"),
+            ],
+        )
 
     def _weights(self):
         f32 = lambda v: ops.cast(v, "float32")  # noqa: E731

@@ -2,9 +2,10 @@
 
 Both take clips `(batch, time, height, width, channels)` with any number of time steps and
 return logits `(batch, time, classes)`: a prediction at every step, which evaluation turns
-into softmax probabilities and averages over the video. The CNN runs frame by frame inside
-`TimeDistributed` (named "cnn"), so the same backbone layers (conv1 ... fc7) appear in every
-model and `trainer.copy_weights_by_name` carries the trained single-frame CNN into LRCN.
+into softmax probabilities and averages over the video. The CNN runs on every frame inside a
+`TimeDistributed` (named "cnn"; `FoldedTimeDistributed`, which runs it once on all B x T
+frames), so the same backbone layers (conv1 ... fc7) appear in every model and
+`trainer.copy_weights_by_name` carries the trained single-frame CNN into LRCN.
 
     single-frame: cnn(conv1..fc6 -> relu -> drop 0.5 -> fc7 -> relu -> drop 0.5) -> classifier
     LRCN-fc6:     cnn(conv1..fc6 -> relu) -> drop 0.9 -> LSTM(256) -> drop 0.5 -> classifier
@@ -17,6 +18,7 @@ puts the same 0.9 dropout before its LSTM as LRCN-fc6 does (our choice).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import keras
@@ -36,6 +38,54 @@ MULTIPLIER_RULES = (
     (r"^lstm/", 1.0, 1.0),
     (r"/bias$", 2.0, 0.0),
 )
+
+
+@keras.saving.register_keras_serializable(package="lrcn_tf")
+class FoldedTimeDistributed(layers.TimeDistributed):
+    """`TimeDistributed` that folds time into the batch: one call of the wrapped layer on
+    (B * T, ...) frames instead of Keras' T calls on (B, ...) slices (its Python loop over a
+    static time axis, with a transpose of the whole clip before and after).
+
+    The wrapped layer must treat the samples of a batch independently, as a CNN does (the same
+    outputs per frame). Dropout layers inside it still draw one mask per time step, in time
+    order, as the unfolded wrapper made them do: a seeded run trains on the same masks.
+    Only keras.ops: runs on every Keras backend.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        steps = inputs.shape[1]
+        dropouts = [
+            ly
+            for ly in self.layer._flatten_layers(include_self=False)
+            if isinstance(ly, layers.Dropout) and ly.rate > 0
+        ]
+        if mask is not None or (training and dropouts and steps is None):
+            return super().call(inputs, training=training, mask=mask)
+        shape = ops.shape(inputs)
+        folded = ops.reshape(inputs, (-1, *inputs.shape[2:]))
+        kwargs = {"training": training} if self.layer._call_has_training_arg else {}
+        per_step = dropouts if training and steps > 1 else []
+        try:
+            for ly in per_step:
+                ly.call = functools.partial(_dropout_per_step, ly, steps)
+            y = self.layer.call(folded, **kwargs)
+        finally:
+            for ly in per_step:
+                del ly.call  # back to the class's call
+        return ops.reshape(y, (shape[0], shape[1], *y.shape[1:]))
+
+
+def _dropout_per_step(layer: layers.Dropout, steps: int, inputs, training=False):
+    """`layer`'s dropout on folded (B * T, ...) inputs, one draw of `layer`'s seed generator
+    per time step on its (B, ...) slice, t = 0 .. T - 1."""
+    if not training:
+        return inputs
+    x = ops.reshape(inputs, (-1, steps, *inputs.shape[1:]))
+    masked = [
+        keras.random.dropout(x[:, t], layer.rate, layer.noise_shape, seed=layer.seed_generator)
+        for t in range(steps)
+    ]
+    return ops.reshape(ops.stack(masked, axis=1), ops.shape(inputs))
 
 
 def _clip_input(input_shape: Sequence[int], clip_length: int | None) -> keras.KerasTensor:
@@ -80,7 +130,7 @@ def single_frame(
         backbone, input_shape, dropout=dropout, include_top=False, **(backbone_kwargs or {})
     )
     clip = _clip_input(input_shape, clip_length)
-    x = layers.TimeDistributed(bb, name="cnn")(clip)
+    x = FoldedTimeDistributed(bb, name="cnn")(clip)
     return keras.Model(clip, _classifier(x, num_classes), name=name)
 
 
@@ -125,7 +175,7 @@ def lrcn(
     )
     trunk = backbones.features(bb, "relu6" if lstm_after == "fc6" else "relu7", name=bb.name)
     clip = _clip_input(input_shape, clip_length)
-    x = layers.TimeDistributed(trunk, name="cnn")(clip)
+    x = FoldedTimeDistributed(trunk, name="cnn")(clip)
     x = layers.Dropout(lstm_input_dropout, name="lstm_input_dropout")(x)
     # Caffe's LSTM filler: uniform +-0.01 for all weights, every bias 0 (also the forget gate's).
     init = keras.initializers.RandomUniform(-lstm_init, lstm_init)

@@ -79,8 +79,7 @@ class GroupedConv2D(layers.Conv2D):
     """`Conv2D(groups=g)` computed as g convolutions on channel slices, then concatenated.
 
     Same kernel (kh, kw, in/g, out), weights and outputs as Keras' grouped Conv2D, which
-    TensorFlow's CPU kernels support but run slowly backwards: a forward and backward pass of
-    the hybrid CaffeNet on 8 frames at 227 took 3.1 s with it and 1.4 s with this form here.
+    TensorFlow's CPU kernels support but run slowly backwards (docs/performance.md).
     It is also what Caffe does (one convolution per group).
     """
 
@@ -409,9 +408,9 @@ def load_weights(model: keras.Model, path: str | Path) -> None:
     """
     path = Path(path)
     if path.suffix in ("", ".caffemodel"):
-        from lrcn_tf import caffe
+        from lrcn_tf.caffe import project  # not the package: its builder imports this module
 
-        caffe.load_into(model, caffe.resolve_weights(path))
+        project.load_into(model, project.resolve_weights(path))
         return
     if not path.is_file():
         raise FileNotFoundError(f"backbone weights {path}: no such file")

@@ -55,8 +55,8 @@ class CaptionGenerator:
     Args:
       decoder: a model made by `lrcn_tf.models.captioner.build_decoder` (weights shared).
       max_length: the most words a caption may have (50 in the authors' evaluation).
-      jit_compile: XLA-compile the step on TensorFlow (fuses its few dozen small ops: about
-        2.5x faster batched decoding on a CPU; one compilation per batch shape).
+      jit_compile: XLA-compile the step on TensorFlow (fuses its few dozen small ops; one
+        compilation per batch shape; docs/performance.md has the measured speed-up).
     """
 
     def __init__(self, decoder: keras.Model, max_length: int = 50, jit_compile: bool = True):

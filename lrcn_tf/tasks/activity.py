@@ -1,12 +1,14 @@
 """Table 1, one row at a time: train (Caffe recipe, shared trainer), evaluate, save scores.
 
-    sf = run_row(build("table1/single_frame/rgb"), ...)            # trains, evaluates, caches
-    fc6 = run_row(build("table1/lrcn_fc6/rgb"), ..., init=sf)       # LRCN starts from sf's CNN
-    fusion = fuse_rows(rgb_result, flow_result, ...)                # from saved scores only
+    data = Data("synthetic_ucf101", folder)
+    sf = run_row(build("table1/single_frame/rgb"), data, workdir)            # trains, evaluates
+    fc6 = run_row(build("table1/lrcn_fc6/rgb"), data, workdir, init=sf)      # from sf's CNN
+    fusion = fuse_rows(rgb_result, flow_result, workdir)            # from saved scores only
 
 Each row gets its own run folder (lrcn_tf.runtime.Run, id from the resolved config, the
-dataset and the row it was initialised from): checkpoints and TensorBoard logs in `ckpt/`,
-the final weights in `final.weights.h5`, per-video scores in `scores.npz`. Running the same
+dataset and the row it was initialised from): checkpoints and TensorBoard logs (loss,
+learning rate, steps/s, the test accuracy) in `ckpt/`, the trained model in `final.keras`
+(and its weights in `final.weights.h5`), per-video scores in `scores.npz`. Running the same
 row again resumes training where it stopped, or returns the saved scores when it finished.
 """
 
@@ -22,24 +24,23 @@ import numpy as np
 import tensorflow as tf
 
 from lrcn_tf import runtime
-from lrcn_tf.configs import to_dict
+from lrcn_tf.configs import ConfigError, to_dict
 from lrcn_tf.configs.table1 import DEFECTS, Table1Config
 from lrcn_tf.data.ucf101 import format as ucf101
 from lrcn_tf.data.ucf101 import pipeline as ucf101_pipeline
 from lrcn_tf.evaluation import activity as ev
 from lrcn_tf.models import activity as models
+from lrcn_tf.tasks.base import Data, RowResult
 from lrcn_tf.training import optim, trainer
 
 
 @dataclasses.dataclass(frozen=True)
-class RowResult:
-    """Where a finished row's outputs are, and its video accuracy (percent)."""
+class ActivityResult(RowResult):
+    """A finished row: its video accuracy (percent) and where its scores and weights are."""
 
     model: str
     modality: str
     split: int
-    run_id: str
-    run_dir: Path
     accuracy: float
     missing_test_videos: int = 0  # test videos of the split that could not be scored
 
@@ -50,6 +51,10 @@ class RowResult:
     @property
     def weights_path(self) -> Path:
         return self.run_dir / "final.weights.h5"
+
+    @property
+    def keras_path(self) -> Path:
+        return self.run_dir / "final.keras"
 
 
 def test_coverage(data_dir: str | Path, split: int) -> tuple[list[str], list[str]]:
@@ -129,7 +134,7 @@ def _train_red_mean(cfg: Table1Config) -> bool:
 
 def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data.Dataset:
     """Random frames (single-frame model) or 16-frame clips (LRCN) with one crop and mirror
-    drawn each, as whole uint8 frames and the draws: `make_loss_fn(cfg, size)` crops,
+    drawn each, as whole uint8 frames and the draws: `make_preprocess(cfg, size)` crops,
     mirrors and subtracts the mean in the train step, on the accelerator (the host only
     reads and decodes). With the original's crop-only-when-mirroring defect the host crops
     (or squashes) and yields uint8 clips instead."""
@@ -171,14 +176,20 @@ def model_input(cfg: Table1Config, batch, size: int):
     return x, y
 
 
-def make_loss_fn(cfg: Table1Config, size: int):
-    """Softmax loss at every time step of `train_dataset`'s batches (`model_input`)."""
+def make_preprocess(cfg: Table1Config, size: int):
+    """The train step's first stage (`trainer.fit(preprocess=...)`): `model_input`, on the
+    accelerator."""
 
-    def loss_fn(model: keras.Model, batch, training: bool) -> tf.Tensor:
-        x, y = model_input(cfg, batch, size)
-        return models.per_step_loss(model(x, training=training), y)
+    def preprocess(batch):
+        return model_input(cfg, batch, size)
 
-    return loss_fn
+    return preprocess
+
+
+def loss_fn(model: keras.Model, batch, training: bool) -> tf.Tensor:
+    """Softmax loss at every time step of a preprocessed (clips, labels) batch."""
+    x, y = batch
+    return models.per_step_loss(model(x, training=training), y)
 
 
 # -- the embedded "ImageNet" stage (docs/recipe.md) -------------------------------------------
@@ -193,9 +204,12 @@ def pretext_model(cfg: Table1Config, size: int) -> keras.Model:
     from lrcn_tf.models import backbones
 
     bb = backbones.build(
-        cfg.backbone, (size, size, 3), dropout=cfg.dropout, include_top=False,
+        cfg.backbone,
+        (size, size, 3),
+        dropout=cfg.dropout,
+        include_top=False,
         **_backbone_kwargs(cfg),
-    )  # fmt: skip
+    )
     frame = keras.Input((size, size, 3), name="still")
     x = bb(frame)
     heads = [
@@ -238,10 +252,14 @@ def pretrain(cfg: Table1Config, data_dir: str | Path, workdir: str | Path) -> Pa
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(images), seed=tc.seed)
     ds = ds.batch(tc.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
-    def loss_fn(model, batch, training):
+    def preprocess(batch):  # the train step's first stage, on the accelerator
         x, y = batch
         x = ucf101_pipeline.normalise(x, "rgb", scale=cfg.input_scale)
-        logits = model(ucf101_pipeline.to_channel_order(x, cfg.channel_order), training=training)
+        return ucf101_pipeline.to_channel_order(x, cfg.channel_order), y
+
+    def pretext_loss(model, batch, training):
+        x, y = batch
+        logits = model(x, training=training)
         return tf.add_n(
             [
                 tf.reduce_mean(
@@ -251,8 +269,16 @@ def pretrain(cfg: Table1Config, data_dir: str | Path, workdir: str | Path) -> Pa
             ]
         )
 
-    history = trainer.fit(model, ds, loss_fn, tc, run.path("ckpt"), description="pretext",
-                          checkpoint_iterator=False)  # fmt: skip
+    history = trainer.fit(
+        model,
+        ds,
+        pretext_loss,
+        tc,
+        run.path("ckpt"),
+        description="pretext",
+        checkpoint_iterator=False,
+        preprocess=preprocess,
+    )
     run.log("pre-trained on %d stills: losses %s", len(images), history["losses"][-3:])
     model.save_weights(str(done))
     return done
@@ -304,9 +330,10 @@ def train(
     history = trainer.fit(
         model,
         train_dataset(cfg, data_dir, size),
-        make_loss_fn(cfg, size),
+        loss_fn,
         cfg.train,
         ckpt_dir=ckpt_dir,
+        preprocess=make_preprocess(cfg, size),
         multipliers=optim.multipliers_from_rules(models.MULTIPLIER_RULES),
         strategy=strategy,
         description=f"split{cfg.split} {cfg.model}/{cfg.modality}",
@@ -314,13 +341,30 @@ def train(
     return model, history
 
 
+# With `eval_per_video` (small data), this many videos go through the model in one call:
+# fewer, larger calls (each clip's logits are the same). See docs/performance.md.
+VIDEOS_PER_CALL = 8
+
+
+def predictor(model: keras.Model, channel_order: str = "rgb"):
+    """`predict(clips) -> logits`: numpy (N, T, h, w, C) normalised clips of the pipelines ->
+    numpy (N, T, K), in the model's `channel_order`, at inference (dropout off), one compiled
+    call per batch (retraced for new shapes only while needed)."""
+
+    def forward(x):
+        return model(ucf101_pipeline.to_channel_order(x, channel_order), training=False)
+
+    predict = tf.function(forward, reduce_retracing=True)
+    return lambda x: predict(tf.constant(x)).numpy()
+
+
 def evaluate(
     model: keras.Model, cfg: Table1Config, data_dir: str | Path
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Per-video scores of the split's test videos with the original protocol.
 
-    With `cfg.eval_per_video` all crops of all clips of a video go through the model in one
-    forward pass; otherwise (real UCF-101 on a full-size net) clips are streamed in batches of
+    With `cfg.eval_per_video` all crops of all clips of `VIDEOS_PER_CALL` videos go through
+    the model in one forward pass; otherwise (real UCF-101 on a full-size net) clips are streamed in batches of
     `cfg.eval_batch_clips`, each with all its crops.
 
     Returns:
@@ -338,16 +382,12 @@ def evaluate(
         batch_size=None if cfg.eval_per_video else cfg.eval_batch_clips,
         **cfg.test_protocol,
     )
-
-    def forward(x):
-        return model(ucf101_pipeline.to_channel_order(x, cfg.channel_order), training=False)
-
-    predict = tf.function(forward, reduce_retracing=True)
     scores, labels = ev.evaluate_videos(
-        lambda x: predict(tf.constant(x)).numpy(),
+        predictor(model, cfg.channel_order),
         data.as_numpy_iterator(),
         len(videos),
         info.num_classes,
+        group=VIDEOS_PER_CALL if cfg.eval_per_video else 1,
     )
     missing = [v.name for v, n in zip(videos, labels) if n < 0]
     if missing:
@@ -360,14 +400,31 @@ def evaluate(
 
 def run_row(
     cfg: Table1Config,
-    *,
-    dataset: str,
-    data_dir: str | Path,
+    data: Data,
     workdir: str | Path,
-    init: RowResult | None = None,
+    *,
+    init: ActivityResult | None = None,
     strategy: tf.distribute.Strategy | None = None,
-) -> RowResult:
-    """Trains and evaluates one row in its run folder, or returns it if it already finished."""
+) -> ActivityResult:
+    """Trains and evaluates one row in its run folder, or returns it if it already finished.
+
+    Args:
+      cfg: the row (`table1/<model>/<modality>`, its split set).
+      data: a prepared UCF-101 folder.
+      workdir: where run folders go.
+      init: the finished single-frame row of the same split and modality (LRCN rows start
+        from its CNN, as the original did).
+      strategy: e.g. tf.distribute.MirroredStrategy.
+
+    Returns:
+      The row's video accuracy, keyed (model, split<N>, modality) in `values`.
+    """
+    data_dir = data.folder
+    if cfg.pretext and not data.synthetic:
+        raise ConfigError(
+            "pretext (the embedded ImageNet stage) is for synthetic_ucf101; with real data use "
+            "--preset paper, or --set pretext=false"
+        )
     if cfg.is_lrcn and cfg.init_from_single_frame and init is None:
         raise ValueError(f"{cfg.model} is initialised from the single-frame model: pass init=")
     init = init if cfg.is_lrcn and cfg.init_from_single_frame else None
@@ -377,7 +434,7 @@ def run_row(
         {
             "row": f"{cfg.model}/{cfg.modality}/split{cfg.split}",
             "config": _run_record(cfg),
-            "dataset": dataset,
+            "dataset": data.name,
             "data_dir": str(Path(data_dir).resolve()),
             "init_from": init.run_id if init else None,
             "precision": keras.mixed_precision.global_policy().name,
@@ -385,12 +442,14 @@ def run_row(
         },
     )
     missing = report_coverage(run, data_dir, cfg.split)
-    result = RowResult(cfg.model, cfg.modality, cfg.split, run.id, run.dir, float("nan"), missing)
+    result = ActivityResult(
+        run.id, run.dir, {}, cfg.model, cfg.modality, cfg.split, float("nan"), missing
+    )
     if result.scores_path.exists():
         saved = ev.load_scores(result.scores_path)
         acc = ev.accuracy(saved["scores"], saved["labels"])
         run.log("already evaluated: accuracy %.2f%%", acc)
-        return dataclasses.replace(result, accuracy=acc)
+        return _with_accuracy(result, acc)
     pretext = pretrain(cfg, data_dir, workdir) if cfg.pretext and not cfg.is_lrcn else None
     model, history = train(
         cfg,
@@ -407,16 +466,31 @@ def run_row(
         history["losses"][-3:],
     )
     model.save_weights(str(result.weights_path))
+    model.save(result.keras_path)  # the whole model: keras.models.load_model(...) reloads it
     videos, labels, scores = evaluate(model, cfg, data_dir)
     ev.save_scores(result.scores_path, videos, labels, scores)
     acc = ev.accuracy(scores, labels)
     run.log("video accuracy %.2f%% on %d test videos", acc, len(videos))
-    return dataclasses.replace(result, accuracy=acc)
+    trainer.log_metrics(run.path("ckpt"), history["step"], {"video_accuracy": acc})
+    return _with_accuracy(result, acc)
+
+
+def _with_accuracy(result: ActivityResult, acc: float) -> ActivityResult:
+    key = (result.model, f"split{result.split}", result.modality)
+    return dataclasses.replace(result, accuracy=acc, values={key: acc})
+
+
+@dataclasses.dataclass(frozen=True)
+class FusionResult(RowResult):
+    """fusion_half / fusion_third of one model and split, and the sweep over the RGB weight."""
+
+    rgb_weights: np.ndarray
+    sweep: np.ndarray
 
 
 def fuse_rows(
-    rgb: RowResult, flow: RowResult, workdir: str | Path, fusion_third: float = 1 / 3
-) -> tuple[str, dict[str, float], tuple[np.ndarray, np.ndarray]]:
+    rgb: ActivityResult, flow: ActivityResult, workdir: str | Path, fusion_third: float = 1 / 3
+) -> FusionResult:
     """fusion_half / fusion_third accuracies from the saved RGB and flow scores, and the sweep.
 
     Nothing is re-run: the two rows' `scores.npz` are read. Writes `fusion.npz` (the sweep)
@@ -430,7 +504,7 @@ def fuse_rows(
         original code: the config's `fusion_third`).
 
     Returns:
-      (the fusion run id, {"fusion_half": acc, "fusion_third": acc}, (rgb weights, accs)).
+      The accuracies keyed (model, split<N>, fusion_half|fusion_third), and the sweep.
     """
     weights = {**ev.FUSION_WEIGHTS, "fusion_third": fusion_third}
     record = {"fusion_of": [rgb.run_id, flow.run_id]}
@@ -445,7 +519,8 @@ def fuse_rows(
         {f"{rgb.model} split{rgb.split}": (ps, accs)}, run.path("fusion_sweep.png")
     )
     run.log("fusion of %s and %s: %s", rgb.run_id, flow.run_id, out)
-    return run.id, out, (ps, accs)
+    values = {(rgb.model, f"split{rgb.split}", name): acc for name, acc in out.items()}
+    return FusionResult(run.id, run.dir, values, ps, accs)
 
 
 def _run_record(cfg: Table1Config) -> dict:
@@ -573,17 +648,13 @@ def convert_released(cfg: Table1Config, caffemodel: str | Path, workdir: str | P
 
 
 def run_released_row(
-    cfg: Table1Config,
-    caffemodel: str | Path,
-    *,
-    dataset: str,
-    data_dir: str | Path,
-    workdir: str | Path,
-) -> RowResult:
+    cfg: Table1Config, caffemodel: str | Path, data: Data, workdir: str | Path
+) -> ActivityResult:
     """Evaluates one of the authors' caffemodels with the row's test protocol (no training);
     the scores go to a run folder recording `weights: caffe` and the file."""
     from lrcn_tf import caffe
 
+    data_dir = data.folder
     model, widths, conversion = convert_released(cfg, caffemodel, workdir)
     info = ucf101.load_info(data_dir)
     if widths["classes"] != info.num_classes:
@@ -599,20 +670,22 @@ def run_released_row(
             "caffemodel": str(Path(caffemodel).resolve()),
             "conversion": conversion,
             "protocol": {k: to_dict(cfg)[k] for k in _PROTOCOL},
-            "dataset": dataset,
+            "dataset": data.name,
             "data_dir": str(Path(data_dir).resolve()),
         },
     )
     missing = report_coverage(run, data_dir, cfg.split)
-    result = RowResult(cfg.model, cfg.modality, cfg.split, run.id, run.dir, float("nan"), missing)
+    result = ActivityResult(
+        run.id, run.dir, {}, cfg.model, cfg.modality, cfg.split, float("nan"), missing
+    )
     if result.scores_path.exists():
         saved = ev.load_scores(result.scores_path)
-        return dataclasses.replace(result, accuracy=ev.accuracy(saved["scores"], saved["labels"]))
+        return _with_accuracy(result, ev.accuracy(saved["scores"], saved["labels"]))
     videos, labels, scores = evaluate(model, cfg, data_dir)
     ev.save_scores(result.scores_path, videos, labels, scores)
     acc = ev.accuracy(scores, labels)
     run.log("%s (caffe) video accuracy %.2f%% on %d test videos", caffemodel, acc, len(videos))
-    return dataclasses.replace(result, accuracy=acc)
+    return _with_accuracy(result, acc)
 
 
 # The config fields that make the test protocol (a released model has no training fields).

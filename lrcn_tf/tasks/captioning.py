@@ -1,4 +1,8 @@
-"""Image description (Tables 2-4): the encoder, its pre-training, the two training stages, captions.
+"""Image description (Table 3, and the captioner Tables 2 and 4 reuse): `run_row`, and its steps.
+
+    result = run_row(build("table3/lrcn_2f"), Data("synthetic_flickr30k", folder), workdir)
+
+The steps, for a table that needs only some of them:
 
     encoder = build_encoder(cfg.encoder)
     pretrain_encoder(cfg.encoder, encoder, run.path("pretext"), image_size=64)  # synthetic only
@@ -15,19 +19,24 @@ shared trainer restores its weights and returns).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from lrcn_tf.configs.table3 import EncoderConfig, Table3Config
+from lrcn_tf.data.captions import format as captions
 from lrcn_tf.data.captions import pipeline as captions_pipeline
 from lrcn_tf.data.captions import synthetic as synthetic_captions
 from lrcn_tf.data.text import Vocabulary
 from lrcn_tf.models import backbones, captioner
 from lrcn_tf.models.decoding import CaptionGenerator
+from lrcn_tf.tasks.base import Data, RowResult
 from lrcn_tf.training import optim, trainer
 
 
@@ -78,8 +87,15 @@ def pretrain_encoder(
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     ds = ds.batch(enc.pretext_train.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-    trainer.fit(encoder, ds, _pretext_loss, enc.pretext_train, folder / "ckpt",
-                description="encoder pre-training", checkpoint_iterator=False)  # fmt: skip
+    trainer.fit(
+        encoder,
+        ds,
+        _pretext_loss,
+        enc.pretext_train,
+        folder / "ckpt",
+        description="encoder pre-training",
+        checkpoint_iterator=False,
+    )
     encoder.save_weights(done)
 
 
@@ -178,7 +194,8 @@ def train_two_stages(
     run,
     cache: bool,
 ) -> dict:
-    """Stage 1 (CNN frozen but fc8) and, if `cfg.finetune`, stage 2 (CNN fine-tuned).
+    """Stage 1 (CNN frozen but fc8) and, if `cfg.finetune`, stage 2 (CNN fine-tuned); the
+    trained captioner is saved as `final.keras` in the run folder.
 
     Returns:
       {"stage1": trainer history, "stage2": trainer history or None}.
@@ -190,10 +207,17 @@ def train_two_stages(
 
     def data(tc):
         return captions_pipeline.train_pairs(
-            data_dir, tc.batch_size, enc.crop_size, split=splits, resize=enc.resize,
-            pixel_scale=enc.pixel_scale, mirror=cfg.mirror, max_words=cfg.max_words,
-            seed=tc.seed, cache=cache,
-        )  # fmt: skip
+            data_dir,
+            tc.batch_size,
+            enc.crop_size,
+            split=splits,
+            resize=enc.resize,
+            pixel_scale=enc.pixel_scale,
+            mirror=cfg.mirror,
+            max_words=cfg.max_words,
+            seed=tc.seed,
+            cache=cache,
+        )
 
     layers = list(_leaf_layers(encoder))
     if "fc8" not in {layer.name for layer in layers}:
@@ -203,18 +227,31 @@ def train_two_stages(
     predict = decoder_rules(cfg)
     mults = optim.multipliers_from_rules(predict + _cnn_rules(encoder, cfg.fc8_lr_mult, only="fc8"))
     history = {"stage2": None}
-    history["stage1"] = trainer.fit(model, data(cfg.stage1), loss_fn, cfg.stage1,
-                                    run.path("ckpt_stage1"), multipliers=mults,
-                                    description="stage 1 (CNN frozen)")  # fmt: skip
+    history["stage1"] = trainer.fit(
+        model,
+        data(cfg.stage1),
+        loss_fn,
+        cfg.stage1,
+        run.path("ckpt_stage1"),
+        multipliers=mults,
+        description="stage 1 (CNN frozen)",
+    )
     run.log("stage 1 done: %s", history["stage1"]["losses"][-1:] or "resumed at the end")
     if cfg.finetune:
         for layer in layers:
             layer.trainable = True
         mults = optim.multipliers_from_rules(predict + _cnn_rules(encoder, cfg.cnn_lr_mult))
-        history["stage2"] = trainer.fit(model, data(cfg.stage2), loss_fn, cfg.stage2,
-                                        run.path("ckpt_stage2"), multipliers=mults,
-                                        description="stage 2 (CNN fine-tuned)")  # fmt: skip
+        history["stage2"] = trainer.fit(
+            model,
+            data(cfg.stage2),
+            loss_fn,
+            cfg.stage2,
+            run.path("ckpt_stage2"),
+            multipliers=mults,
+            description="stage 2 (CNN fine-tuned)",
+        )
         run.log("stage 2 done: %s", history["stage2"]["losses"][-1:] or "resumed at the end")
+    model.save(run.path("final.keras"))  # keras.models.load_model(...) reloads it
     return history
 
 
@@ -257,3 +294,142 @@ def generate(
     else:
         out = gen.beam_search(feats, beam_size or cfg.beam_size, batch_size=cfg.eval_batch)
     return {int(i): vocab.decode(t) for i, t in zip(ids, out.tokens)}
+
+
+# -- Table 3: one row ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DescriptionResult(RowResult):
+    """Scores of LRCN and the 1-NN baselines, and the captions behind them.
+
+    Attributes:
+      references: image id -> its reference captions (the scored split).
+      predictions: {"lrcn": {image id: caption}, "nn_fc7": ..., "nn_fc8": ...}; a 1-NN row
+        gives the neighbour's first caption (as a person would be shown one).
+      decode_dir: the decoding's folder inside the run folder (decode.json, predictions,
+        scores.json).
+    """
+
+    references: dict[int, list[str]]
+    predictions: dict[str, dict[int, str]]
+    decode_dir: Path
+
+
+def check_encoder(cfg: Table3Config, data: Data) -> None:
+    """The synthetic pre-training stands in for ImageNet on the embedded data only."""
+    if cfg.encoder.pretext and not data.synthetic:
+        from lrcn_tf.configs import ConfigError
+
+        raise ConfigError("encoder.pretext is for the synthetic datasets; give encoder.weights")
+
+
+def _restval_merged(data_dir: Path) -> bool:
+    """Whether a prepared COCO folder's train split includes Karpathy's restval images."""
+    try:
+        info = json.loads((Path(data_dir) / "info.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return info.get("restval") == "train" and "karpathy_json" in info.get("source", {})
+
+
+def _caption_scores(references, predictions) -> dict[str, float]:
+    from lrcn_tf.evaluation.captioning import find_java, score_captions
+
+    metrics = ["bleu", "cider", "rouge_l"] + (["meteor"] if find_java() else [])
+    return score_captions(references, predictions, metrics)
+
+
+def run_row(
+    cfg: Table3Config,
+    data: Data,
+    workdir: str | Path,
+    *,
+    split: str = "test",
+    temperature: float | None = None,
+) -> DescriptionResult:
+    """Table 3 for one LRCN variant: the 1-NN fc7 / fc8 baselines, then LRCN trained and decoded.
+
+    Args:
+      cfg: the variant (`table3/lrcn_<variant>`).
+      data: a prepared caption folder.
+      workdir: where run folders go; training resumes from its run folder.
+      split: the split scored (`val` for tuning).
+      temperature: sample captions at this temperature instead of beam search.
+
+    Returns:
+      Scores keyed (row, split, metric) for rows lrcn, nn_fc7, nn_fc8, and the captions.
+    """
+    from lrcn_tf import runtime
+    from lrcn_tf.configs import to_dict
+    from lrcn_tf.evaluation import nearest_neighbour
+
+    check_encoder(cfg, data)
+    if not cfg.train_restval and _restval_merged(data.folder):
+        logging.warning(
+            "%s was prepared with --restval train, so its train split holds Karpathy's restval "
+            "images (the original trained on train2014 only); prepare again with --restval "
+            "keep to leave them out",
+            data.folder,
+        )
+    info = captions.load_info(data.folder)
+    run = training_run(cfg, workdir, data.name)
+    runtime.seed_everything(cfg.stage1.seed)
+
+    # 1. The ImageNet-style encoder (pre-trained here on the synthetic data) and the baselines,
+    #    which use it before any caption training touches it.
+    encoder = pretrained_encoder(cfg.encoder, workdir, info.image_size or 64, cfg.stage1.seed)
+    refs = captions.references(data.folder, split)
+    train_caps = captions.references(data.folder, "train")
+    scores, predictions = {}, {}
+    for row, layer in (("nn_fc7", "relu7"), ("nn_fc8", "fc8")):
+        tr_ids, tr_f = image_features(
+            encoder, cfg.encoder, data.folder, "train", layer, cfg.eval_batch
+        )
+        te_ids, te_f = image_features(
+            encoder, cfg.encoder, data.folder, split, layer, cfg.eval_batch
+        )
+        scores[row], neighbours = nearest_neighbour.nn_baseline(
+            [int(i) for i in te_ids],
+            te_f,
+            [int(i) for i in tr_ids],
+            tr_f,
+            train_caps,
+            refs,
+            cfg.nn_distance,
+            ("bleu", "cider", "rouge_l"),
+        )
+        predictions[row] = {t: train_caps[n][0] for t, n in neighbours.items()}
+        run.log("%s on %s: %s", row, split, scores[row])
+
+    # 2. LRCN: two training stages, then decoding.
+    model, decoder = build_captioner(cfg, encoder, len(info.vocab))
+    history = train_two_stages(cfg, model, encoder, data.folder, run, cache=data.synthetic)
+    predictions["lrcn"] = generate(
+        cfg,
+        encoder,
+        decoder,
+        data.folder,
+        split,
+        info.vocab,
+        temperature=temperature,
+        seed=cfg.stage1.seed,
+    )
+    scores["lrcn"] = _caption_scores(refs, predictions["lrcn"])
+
+    # 3. The decoding's own folder: what was decoded how, and its scores.
+    decode = {k: to_dict(cfg)[k] for k in DECODE_FIELDS} | {
+        "temperature": temperature,
+        "split": split,
+    }
+    out_dir = run.dir / ("decode-" + runtime.run_id_for("d", decode))
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "decode.json").write_text(json.dumps(decode, indent=2) + "\n")
+    results_file = [{"image_id": i, "caption": c} for i, c in predictions["lrcn"].items()]
+    (out_dir / f"predictions_{split}.json").write_text(json.dumps(results_file))
+    (out_dir / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
+    run.log("scores on %s (%s): %s", split, out_dir.name, scores)
+    last = "stage2" if history["stage2"] else "stage1"
+    trainer.log_metrics(run.path(f"ckpt_{last}"), history[last]["step"], scores["lrcn"], split)
+    values = {(row, split, m): v for row, ms in scores.items() for m, v in ms.items()}
+    return DescriptionResult(run.id, run.dir, values, refs, predictions, out_dir)

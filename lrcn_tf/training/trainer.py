@@ -1,12 +1,15 @@
 """The one training loop of the project (Tables 1, 2, 3 and 5 all train through `fit`).
 
 Read top to bottom: set-up (optimizer, loss scale, distributed iterator), checkpoint restore,
-the compiled step, then the loop with logging, NaN checks and checkpoints.
+the compiled step (preprocess the batch on the accelerator, then loss and gradients), then the
+loop with logging, NaN checks and checkpoints.
 """
 
 from __future__ import annotations
 
 import math
+import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from lrcn_tf.configs.common import TrainConfig
 from lrcn_tf.training.optim import CaffeSGD, Multipliers
 
 LossFn = Callable[[keras.Model, Any, bool], tf.Tensor]
+Preprocess = Callable[[Any], Any]
 
 
 class DynamicLossScale(tf.Module):
@@ -52,6 +56,7 @@ def fit(
     strategy: tf.distribute.Strategy | None = None,
     description: str = "train",
     checkpoint_iterator: bool = True,
+    preprocess: Preprocess | None = None,
 ) -> dict[str, Any]:
     """Trains `model` for `cfg.max_iter` Caffe SGD steps, resuming from `ckpt_dir` if it holds a checkpoint.
 
@@ -68,6 +73,9 @@ def fit(
       checkpoint_iterator: also checkpoint the input iterator so a resumed run sees exactly the
         batches an uninterrupted one would (costs disk when the pipeline has large buffers;
         not possible under a multi-device strategy).
+      preprocess: the step's first stage, `preprocess(batch)` -> the batch `loss_fn` reads
+        (e.g. crop, mirror and mean subtraction on the accelerator); compiled into the step,
+        run on each replica's batch, outside the gradient tape.
 
     Returns:
       {"step": final step, "losses": [(step, loss)], "resumed_from": step restored or 0}.
@@ -111,14 +119,89 @@ def fit(
         # its input stream (weights, momenta and step are still restored exactly).
         tracked["iterator"] = iterator
     checkpoint = tf.train.Checkpoint(**tracked)
-    manager = tf.train.CheckpointManager(checkpoint, ckpt_dir, max_to_keep=2)
+    # Across machines (MultiWorkerMirroredStrategy) every worker saves (saving is collective)
+    # but only the chief into ckpt_dir; the others into a scratch folder deleted at the end.
+    # Every worker restores the chief's latest checkpoint (ckpt_dir on shared storage).
+    chief, worker_dir = _checkpoint_role(strategy, ckpt_dir)
+    manager = tf.train.CheckpointManager(checkpoint, worker_dir, max_to_keep=2)
     resumed_from = 0
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    latest = tf.train.latest_checkpoint(ckpt_dir)
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
         resumed_from = int(optimizer.iterations.numpy())
 
     # --- the compiled step ------------------------------------------------------------------
+    train_step = make_train_step(
+        model, loss_fn, optimizer, loss_scale=loss_scale, preprocess=preprocess,
+        strategy=strategy if distributed else None,
+    )  # fmt: skip
+
+    # --- the loop ---------------------------------------------------------------------------
+    writer = tf.summary.create_file_writer(str(worker_dir / "tensorboard"))
+    losses: list[tuple[int, float]] = []
+    step = resumed_from
+    logged_step, logged_at = step, time.perf_counter()  # for steps/s between two logs
+    bar = tqdm(total=cfg.max_iter, initial=step, desc=description, unit="step", leave=False)
+    try:
+        while step < cfg.max_iter:
+            loss, lr = train_step(iterator)
+            step += 1
+            value = float(loss)
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"{description}: loss is {value} at step {step}; stopping (last good "
+                    f"checkpoint in {ckpt_dir})"
+                )
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.max_iter:
+                losses.append((step, value))
+                bar.set_postfix(loss=f"{value:.4f}", lr=f"{float(lr):.2g}")
+                now = time.perf_counter()
+                with writer.as_default(step=step):
+                    tf.summary.scalar("loss", value)
+                    tf.summary.scalar("learning_rate", lr)
+                    tf.summary.scalar("steps_per_second", (step - logged_step) / (now - logged_at))
+                logged_step, logged_at = step, now
+            if step % cfg.checkpoint_every == 0 or step == cfg.max_iter:
+                manager.save(checkpoint_number=step)
+    finally:
+        bar.close()
+        writer.flush()
+        if not chief:
+            shutil.rmtree(worker_dir, ignore_errors=True)
+    return {"step": step, "losses": losses, "resumed_from": resumed_from}
+
+
+def _checkpoint_role(strategy: tf.distribute.Strategy, ckpt_dir: Path) -> tuple[bool, Path]:
+    """(whether this process writes the real checkpoints, the folder it saves into)."""
+    if getattr(strategy.extended, "should_checkpoint", True):
+        return True, ckpt_dir
+    task_id = getattr(getattr(strategy, "cluster_resolver", None), "task_id", 0)
+    return False, ckpt_dir / f".worker{task_id}-scratch"
+
+
+def make_train_step(
+    model: keras.Model,
+    loss_fn: LossFn,
+    optimizer: CaffeSGD,
+    *,
+    loss_scale: DynamicLossScale | None = None,
+    preprocess: Preprocess | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+):
+    """The compiled training step of `fit`: `step(iterator) -> (loss, learning rate)`.
+
+    Takes the next batch from the iterator inside the graph, runs `preprocess` on it (the
+    step's first stage, outside the gradient tape), computes the loss and gradients
+    of `model.trainable_variables` (per replica under a multi-device `strategy`, then
+    averaged) and applies one `optimizer` step (skipped, but counted, when float16 gradients
+    overflow). The optimizer must have been built for the model's trainable variables.
+    """
+    variables = model.trainable_variables
+
     def grads_of(batch):
+        if preprocess is not None:
+            batch = preprocess(batch)
         with tf.GradientTape() as tape:
             loss = tf.cast(loss_fn(model, batch, True), tf.float32)
             scaled = loss * loss_scale.scale if loss_scale is not None else loss
@@ -134,7 +217,7 @@ def fit(
     @tf.function
     def train_step(it):
         batch = next(it)
-        if distributed:
+        if strategy is not None:
             per_loss, per_grads = strategy.run(grads_of, args=(batch,))
             mean = tf.distribute.ReduceOp.MEAN
             loss = strategy.reduce(mean, per_loss, axis=None)
@@ -152,34 +235,17 @@ def fit(
             loss_scale.update(finite)
         return loss, optimizer.learning_rate(optimizer.iterations - 1)
 
-    # --- the loop ---------------------------------------------------------------------------
-    writer = tf.summary.create_file_writer(str(ckpt_dir / "tensorboard"))
-    losses: list[tuple[int, float]] = []
-    step = resumed_from
-    bar = tqdm(total=cfg.max_iter, initial=step, desc=description, unit="step", leave=False)
-    try:
-        while step < cfg.max_iter:
-            loss, lr = train_step(iterator)
-            step += 1
-            value = float(loss)
-            if not math.isfinite(value):
-                raise FloatingPointError(
-                    f"{description}: loss is {value} at step {step}; stopping (last good "
-                    f"checkpoint in {ckpt_dir})"
-                )
-            bar.update(1)
-            if step % cfg.log_every == 0 or step == cfg.max_iter:
-                losses.append((step, value))
-                bar.set_postfix(loss=f"{value:.4f}", lr=f"{float(lr):.2g}")
-                with writer.as_default(step=step):
-                    tf.summary.scalar("loss", value)
-                    tf.summary.scalar("learning_rate", lr)
-            if step % cfg.checkpoint_every == 0 or step == cfg.max_iter:
-                manager.save(checkpoint_number=step)
-    finally:
-        bar.close()
-        writer.flush()
-    return {"step": step, "losses": losses, "resumed_from": resumed_from}
+    return train_step
+
+
+def log_metrics(ckpt_dir: str | Path, step: int, metrics: dict[str, float], prefix: str = "eval"):
+    """Writes evaluation metrics to the TensorBoard log `fit` writes in `ckpt_dir`, at `step`
+    (shown beside the training loss as `<prefix>/<name>`)."""
+    writer = tf.summary.create_file_writer(str(Path(ckpt_dir) / "tensorboard"))
+    with writer.as_default(step=step):
+        for name, value in metrics.items():
+            tf.summary.scalar(f"{prefix}/{name}", float(value))
+    writer.flush()
 
 
 def _leaf_layers(layer: keras.layers.Layer, out: dict[str, keras.layers.Layer]) -> None:

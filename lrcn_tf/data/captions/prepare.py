@@ -134,8 +134,14 @@ def prepare(
                     counts[split] += 1
                     ids = [vocab.encode(t) for t in toks]
                     writer.write(_example(r, jpeg, ids))
-                    entries.append({"image_id": r.image_id, "filename": r.filename,
-                                    "captions": list(r.captions), "token_ids": ids})  # fmt: skip
+                    entries.append(
+                        {
+                            "image_id": r.image_id,
+                            "filename": r.filename,
+                            "captions": list(r.captions),
+                            "token_ids": ids,
+                        }
+                    )
                     refs["images"].append({"id": r.image_id, "file_name": r.filename})
                     refs["annotations"] += [
                         {"image_id": r.image_id, "id": len(refs["annotations"]) + j, "caption": c}
@@ -153,10 +159,20 @@ def prepare(
         )
     _write_manifest(partial / MANIFEST, manifest)
     failed = sum(m[3] != "ok" for m in manifest)
-    info = {"kind": "captions", "format_version": captions.FORMAT_VERSION, "dataset": dataset,
-            "image_size": image_size, "splits": counts, "failed": failed, "vocab_size": len(vocab),
-            "min_count": min_count, "max_words": text.MAX_WORDS, "tokenizer": tokenizer,
-            "restval": restval, "source": source}  # fmt: skip
+    info = {
+        "kind": "captions",
+        "format_version": captions.FORMAT_VERSION,
+        "dataset": dataset,
+        "image_size": image_size,
+        "splits": counts,
+        "failed": failed,
+        "vocab_size": len(vocab),
+        "min_count": min_count,
+        "max_words": text.MAX_WORDS,
+        "tokenizer": tokenizer,
+        "restval": restval,
+        "source": source,
+    }
     write_text_atomic(partial / "info.json", json.dumps(info, indent=2) + "\n")
     if out_dir.exists() and any(out_dir.iterdir()):
         remove_ours(out_dir)  # a caption folder lrcn_tf made (checked above)
@@ -227,8 +243,14 @@ def _example(record: captions.ImageRecord, jpeg: bytes, ids: list[list[int]]) ->
     feats = {
         "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[jpeg])),
         "image/id": tf.train.Feature(int64_list=tf.train.Int64List(value=[record.image_id])),
-        "image/filename": tf.train.Feature(bytes_list=tf.train.BytesList(value=[record.filename.encode()])),
-        "caption/ids": tf.train.Feature(int64_list=tf.train.Int64List(value=[i for c in ids for i in c])),
-        "caption/lengths": tf.train.Feature(int64_list=tf.train.Int64List(value=[len(c) for c in ids])),
-    }  # fmt: skip
+        "image/filename": tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[record.filename.encode()])
+        ),
+        "caption/ids": tf.train.Feature(
+            int64_list=tf.train.Int64List(value=[i for c in ids for i in c])
+        ),
+        "caption/lengths": tf.train.Feature(
+            int64_list=tf.train.Int64List(value=[len(c) for c in ids])
+        ),
+    }
     return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()

@@ -119,10 +119,19 @@ def _draw(img: np.ndarray, shape: str, cx: float, cy: float, r: float, colour) -
     else:  # cross
         w = r * 0.38
         pts = [
-            (cx - w, cy - r), (cx + w, cy - r), (cx + w, cy - w), (cx + r, cy - w),
-            (cx + r, cy + w), (cx + w, cy + w), (cx + w, cy + r), (cx - w, cy + r),
-            (cx - w, cy + w), (cx - r, cy + w), (cx - r, cy - w), (cx - w, cy - w),
-        ]  # fmt: skip
+            (cx - w, cy - r),
+            (cx + w, cy - r),
+            (cx + w, cy - w),
+            (cx + r, cy - w),
+            (cx + r, cy + w),
+            (cx + w, cy + w),
+            (cx + w, cy + r),
+            (cx - w, cy + r),
+            (cx - w, cy + w),
+            (cx - r, cy + w),
+            (cx - r, cy - w),
+            (cx - w, cy - w),
+        ]
     poly = np.array([p(x, y) for x, y in pts], np.int32)
     cv2.fillPoly(img, [poly], c, cv2.LINE_AA, shift=4)
 
@@ -312,12 +321,22 @@ def write_dataset(
             raise OSError(f"could not write {path}")
         raws = describe(scene, rng)
         sentences = [
-            {"raw": r, "tokens": r.lower().rstrip(".").replace(",", "").split(), "imgid": idx,
-             "sentid": idx * 5 + j}
+            {
+                "raw": r,
+                "tokens": r.lower().rstrip(".").replace(",", "").split(),
+                "imgid": idx,
+                "sentid": idx * 5 + j,
+            }
             for j, r in enumerate(raws)
-        ]  # fmt: skip
-        entry = {"filename": filename, "imgid": idx, "split": split, "sentences": sentences,
-                 "sentids": [s["sentid"] for s in sentences], "synthetic_scene": scene.to_json()}  # fmt: skip
+        ]
+        entry = {
+            "filename": filename,
+            "imgid": idx,
+            "split": split,
+            "sentences": sentences,
+            "sentids": [s["sentid"] for s in sentences],
+            "synthetic_scene": scene.to_json(),
+        }
         if coco:
             entry.update(filepath=folder, cocoid=image_id)
         images.append(entry)

@@ -7,6 +7,7 @@ import threading
 import weakref
 
 import cv2
+import keras
 import numpy as np
 import simplejpeg
 import tensorflow as tf
@@ -43,7 +44,7 @@ def decode_rgb_reused(buf, bgr: bool = False) -> np.ndarray | None:
     (accurate) IDCT and chroma upsampling, and gives the same pixels. Decoding into memory
     that is already mapped is what makes it faster: a fresh 240x320 frame (225 KiB) is
     above malloc's mmap threshold, so each one costs the kernel a page fault and a page
-    clearing per 4 KiB, about a third of the decode time (measured: 150 against 270 us).
+    clearing per 4 KiB (docs/performance.md has what that costs).
     """
     colorspace = "BGR" if bgr else "RGB"
     scratch = getattr(_SCRATCH, "frame", None)
@@ -76,9 +77,10 @@ def means(modality: str, caffe_red_mean: bool) -> tuple[float, float, float]:
     return RGB_MEAN_DEFECT if caffe_red_mean else RGB_MEAN
 
 
-def normalise(x, mean, scale: float):
-    """uint8 -> float32, mean subtracted, times `scale`."""
-    x = tf.cast(x, tf.float32) - tf.constant(mean, tf.float32)
+def normalise(x, mean, scale: float = 1.0):
+    """uint8 -> float32, mean subtracted, times `scale`: the one normalisation of every
+    UCF-101 path (keras.ops, so it runs in tf.data and in a compiled train step alike)."""
+    x = keras.ops.cast(x, "float32") - keras.ops.convert_to_tensor(mean, "float32")
     return x * scale if scale != 1.0 else x
 
 
@@ -191,7 +193,7 @@ class OutputBuffers:
 
     TensorFlow takes over an aligned array without copying it and holds a reference to it
     until the tensor dies. A fresh array of megabytes per batch costs the kernel a page fault
-    and a page clearing for every 4 KiB (a tenth of the pipeline's CPU at 240x320). Each
+    and a page clearing for every 4 KiB (docs/performance.md). Each
     call hands out a new view of a pooled buffer and keeps only a weak reference to the view:
     once the view is gone, no tensor can reach the buffer, and the next call reuses it. At
     most `limit` buffers and `max_bytes` are kept (a deep prefetch of float32 clips at
@@ -321,9 +323,18 @@ def _clips_float(index, videos, frames, params, crop, flow, squash, mean, scale,
 
 
 def decode_clips_host(
-    index, videos, frames, params, crop: int, modality: str, squash: bool, mean, scale,
-    normalised=True, decoder="simplejpeg",
-):  # fmt: skip
+    index,
+    videos,
+    frames,
+    params,
+    crop: int,
+    modality: str,
+    squash: bool,
+    mean,
+    scale,
+    normalised=True,
+    decoder="simplejpeg",
+):
     """A batch of clips decoded in Python by `decoder` ("simplejpeg" or "opencv"; the same
     pixels), their JPEGs read where they lie in the shards (`index`, a FrameIndex): videos
     int32 [B], frame numbers int32 [B, T], crops [B, 3] -> [B, T, c, c, 3], float32
@@ -464,8 +475,11 @@ def clip_starts_tf(n, clip_length: int, stride: int, final_clip_twice: bool = Fa
 
 
 def invert_flow_x(x):
-    """uint8 flow images [..., 3] with x (channel 0) -> 255 - x, the other channels kept."""
-    return tf.concat([255 - x[..., :1], x[..., 1:]], axis=-1)
+    """uint8 flow images [..., 3] with x (channel 0) -> 255 - x, the other channels kept: what
+    mirroring does to a flow image (x -> -x), exact in uint8. The one tensor version (the
+    host paths write the same values with OpenCV while they copy)."""
+    inverted = keras.ops.convert_to_tensor(255, "uint8") - x[..., :1]
+    return keras.ops.concatenate([inverted, x[..., 1:]], axis=-1)
 
 
 def test_crops(clip, crop: int, crops: str, modality: str, invert_mirrored_flow: bool = True):

@@ -55,7 +55,7 @@ def to_channel_order(x, order: str):
 # Training batches kept ready: the decode map already runs up to one batch per core ahead.
 # An autotuned prefetch grows each time a consumer drains it (tf.data deepens it up to its
 # RAM budget): at 240x320 past ucf101_ops.OutputBuffers' pool, where every new batch then
-# costs a page fault per 4 KiB (about 15% more CPU a frame, measured).
+# costs a page fault per 4 KiB (docs/performance.md).
 PREFETCH = 2
 
 
@@ -63,13 +63,12 @@ def normalise(x, modality: str, *, scale: float = 1.0, caffe_red_mean: bool = Fa
     """uint8 clips or frames of `train_clips(..., normalised=False)` -> float32, mean
     subtracted and scaled, with keras.ops (so it runs inside a compiled train step, on the
     accelerator, on any Keras backend). Equals the host path value for value."""
-    mean = keras.ops.convert_to_tensor(ops.means(modality, caffe_red_mean), "float32")
-    x = keras.ops.cast(x, "float32") - mean
-    return x * scale if scale != 1.0 else x
+    return ops.normalise(x, ops.means(modality, caffe_red_mean), scale)
 
 
-def crop_and_normalise(frames, crops, crop: int, modality: str, *, scale: float = 1.0,
-                       caffe_red_mean: bool = False):  # fmt: skip
+def crop_and_normalise(
+    frames, crops, crop: int, modality: str, *, scale: float = 1.0, caffe_red_mean: bool = False
+):
     """Whole uint8 frames of `train_clips(..., crop_on_host=False)` ([B, T, H, W, 3], or
     [B, H, W, 3] from train_frames) and their crops [B, 3] = (y, x, mirrored) -> float32
     [B, (T,) crop, crop, 3]: cropped, mirrored (flow x -> 255 - x), mean subtracted and
@@ -96,9 +95,8 @@ def crop_and_normalise(frames, crops, crop: int, modality: str, *, scale: float 
         ]
     )
     mirrored = keras.ops.flip(x, axis=3)
-    if modality == "flow":  # a mirrored flow image has x -> -x: 255 - x (exact in uint8)
-        inverted = keras.ops.convert_to_tensor(255, "uint8") - mirrored[..., :1]
-        mirrored = keras.ops.concatenate([inverted, mirrored[..., 1:]], axis=-1)
+    if modality == "flow":
+        mirrored = ops.invert_flow_x(mirrored)
     x = keras.ops.where(keras.ops.reshape(crops[:, 2] > 0, (b, 1, 1, 1, 1)), mirrored, x)
     x = normalise(x, modality, scale=scale, caffe_red_mean=caffe_red_mean)
     return x[:, 0] if single else x
@@ -125,9 +123,24 @@ def test_clip_starts(
     return starts
 
 
-def _training(src, sample, draws, *, per_video=1, batch_size, crop, seed, repeat, scale,
-              squash, caffe_red_mean, decoder, mirror=True, normalised=True,
-              crop_on_host=True):  # fmt: skip
+def _training(
+    src,
+    sample,
+    draws,
+    *,
+    per_video=1,
+    batch_size,
+    crop,
+    seed,
+    repeat,
+    scale,
+    squash,
+    caffe_red_mean,
+    decoder,
+    mirror=True,
+    normalised=True,
+    crop_on_host=True,
+):
     """videos (each `per_video` times a pass, shuffled) -> batch -> draw -> read and decode.
 
     `sample(r, u)` maps a batch's videos r ({"length", "hw", "label"}, each [B, ...]) and
@@ -250,8 +263,8 @@ def train_clips(
       crop_on_host: False (with normalised=False): the host only decodes, straight into
         the batch, and yields whole frames with each clip's crop and mirror draw;
         `crop_and_normalise` in the train step, on the accelerator, then gives exactly the
-        float32 values. The host then spends 4-12% less CPU a frame (our runs at 60x80 and
-        240x320) and keeps its cores busier; every video must have the same frame size.
+        float32 values. The host then spends less CPU a frame and keeps its cores busier
+        (docs/performance.md); every video must have the same frame size.
 
     Returns:
       Dataset of (float32 or uint8 [B, T, crop, crop, 3], int32 [B]); with
@@ -268,10 +281,21 @@ def train_clips(
         return idx, ops.draw_crops(u[:, 1:4], r["hw"], crop), r["label"]
 
     return _training(
-        src, sample, 4, batch_size=batch_size, crop=crop, seed=seed, repeat=repeat, scale=scale,
-        squash=crop_only_when_mirroring, caffe_red_mean=caffe_red_mean, decoder=decoder,
-        mirror=mirror, normalised=normalised, crop_on_host=crop_on_host,
-    )  # fmt: skip
+        src,
+        sample,
+        4,
+        batch_size=batch_size,
+        crop=crop,
+        seed=seed,
+        repeat=repeat,
+        scale=scale,
+        squash=crop_only_when_mirroring,
+        caffe_red_mean=caffe_red_mean,
+        decoder=decoder,
+        mirror=mirror,
+        normalised=normalised,
+        crop_on_host=crop_on_host,
+    )
 
 
 def train_frames(
@@ -311,11 +335,22 @@ def train_frames(
         return idx, ops.draw_crops(u[:, 1:4], r["hw"], crop), r["label"]
 
     ds = _training(
-        src, sample, 4, per_video=frames_per_video, batch_size=batch_size, crop=crop,
-        seed=seed, repeat=repeat, scale=scale,
-        squash=crop_only_when_mirroring, caffe_red_mean=caffe_red_mean, decoder=decoder,
-        mirror=mirror, normalised=normalised, crop_on_host=crop_on_host,
-    )  # fmt: skip
+        src,
+        sample,
+        4,
+        per_video=frames_per_video,
+        batch_size=batch_size,
+        crop=crop,
+        seed=seed,
+        repeat=repeat,
+        scale=scale,
+        squash=crop_only_when_mirroring,
+        caffe_red_mean=caffe_red_mean,
+        decoder=decoder,
+        mirror=mirror,
+        normalised=normalised,
+        crop_on_host=crop_on_host,
+    )
     return ds.map(lambda x, *rest: (x[:, 0], *rest))
 
 

@@ -1,7 +1,8 @@
 r"""`python -m lrcn_tf.prepare --dataset {ucf101,synthetic_ucf101}`: videos -> TFRecord shards.
 
     python -m lrcn_tf.prepare --dataset ucf101 --src UCF-101 --splits ucfTrainTestlist \
-        --out DIR [--fps N] [--flow {farneback,tvl1,none}] [--workers N]
+        --out DIR [--fps N] [--flow {farneback,tvl1,tvl1_accel,none}] [--workers N] \
+        [--runner {local,beam}] [--beam_options "--runner=... (Beam pipeline options)"]
     python -m lrcn_tf.prepare --dataset synthetic_ucf101 --out DIR     # generate, then prepare
 
 Every video named in the split lists is decoded with PyAV (native rate unless --fps), its
@@ -28,14 +29,9 @@ from pathlib import Path
 from lrcn_tf.data import folders
 from lrcn_tf.data.flow import FLOW_METHODS
 from lrcn_tf.data.ucf101 import format as ucf101
-from lrcn_tf.data.ucf101.shards import ShardTask, shard_done, sidecar, write_shard
+from lrcn_tf.data.ucf101.shards import PrepareError, ShardTask, shard_done, sidecar, write_shard
 from lrcn_tf.data.video import ORIGINAL_MIN_SIZE
-from lrcn_tf.errors import UserError
 from lrcn_tf.runtime import write_text_atomic
-
-
-class PrepareError(UserError):
-    """Bad input or a folder that cannot be resumed; the message says what to do."""
 
 
 def _shard_plan(
@@ -72,8 +68,14 @@ def prepare(
     min_size: tuple[int, int] | None = ORIGINAL_MIN_SIZE,
     synthetic=None,
     progress: bool = True,
+    runner: str = "local",
+    beam_options: str | None = None,
 ) -> dict:
     """Prepares every video of the split lists into `out` (resumable; see module docstring).
+
+    `runner`: "local" (a process pool of `workers`) or "beam" (an Apache Beam pipeline, see
+    beam.py; `beam_options` a shell-quoted string of pipeline options, default Beam's local
+    runner with `workers` processes). Both write the same shards, index and manifest.
 
     Returns:
       {"ok", "failed", "failures" (video -> reason), "seconds" (wall time of the work,
@@ -88,6 +90,8 @@ def prepare(
 
     if flow not in FLOW_METHODS:
         raise PrepareError(f"--flow {flow!r}: choose {', '.join(FLOW_METHODS)}")
+    if runner not in ("local", "beam"):
+        raise PrepareError(f"--runner {runner!r}: choose local or beam")
     if workers < 1 or videos_per_shard < 1 or not 1 <= jpeg_quality <= 100:
         raise PrepareError(
             "--workers and --videos_per_shard must be >= 1, --jpeg_quality in 1..100"
@@ -116,13 +120,18 @@ def prepare(
         if needs_work(out, name, flow)
     ]
     start, done, flow_frames, timing = time.time(), 0, 0, {"startup": 0.0}
+    runs = (
+        _run(tasks, workers, timing)
+        if runner == "local"
+        else _run_beam(tasks, beam_options, workers)
+    )
     bar = tqdm(
         total=sum(len(t.videos) for t in tasks),
         desc=f"prepare {dataset}",
         unit="video",
         disable=not progress,
     )
-    for rows in _run(tasks, workers, timing):
+    for rows in runs:
         done += len(rows)
         flow_frames += sum(
             max(r["num_frames"] - 1, 0) for r in rows if r["status"] == "ok" and flow != "none"
@@ -223,6 +232,21 @@ def _run(tasks: list[ShardTask], workers: int, timing: dict):
         pool.map(_ready, range(n), chunksize=1)  # every worker has passed the barrier
         timing["startup"] = time.time() - start
         yield from pool.imap_unordered(write_shard, tasks)
+
+
+def _run_beam(tasks: list[ShardTask], beam_options: str | None, workers: int):
+    """Checks the Beam options now; the returned generator runs the pipeline over the tasks,
+    then yields each shard's manifest rows."""
+    from lrcn_tf.data.ucf101 import beam
+
+    pipeline = beam.pipeline(beam.parse_options(beam_options, workers))
+
+    def rows():
+        beam.run(pipeline, tasks)
+        for t in tasks:
+            yield json.loads(sidecar(t.out, t.name).read_text())
+
+    return rows()
 
 
 def _finish(out, options, classes, splits, plan, rows) -> None:

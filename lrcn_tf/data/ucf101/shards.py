@@ -30,8 +30,14 @@ from lrcn_tf.data.flow import flow_images
 from lrcn_tf.data.ucf101.format import shard_file
 from lrcn_tf.data.ucf101.index import IndexBuilder, index_file, record_spans, write_index
 from lrcn_tf.data.video import VideoError, decode_video
+from lrcn_tf.errors import UserError
 
 MODALITIES = ("rgb", "flow")
+
+
+class PrepareError(UserError):
+    """Bad input or a folder that cannot be resumed; the message says what to do (raised by
+    prepare.py and by its Beam runner, beam.py, which both import this module)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +124,53 @@ def write_shard(task: ShardTask) -> list[dict]:
     Returns:
       One manifest row per video (video, label, class_name, num_frames, status, height, width).
     """
+    return write_records(task, (video_records(task, video) for video in task.videos))
+
+
+def video_records(task: ShardTask, video: tuple[str, int, str]) -> tuple[dict, dict]:
+    """The work on one video of a shard: (manifest row, {modality: serialized record}).
+
+    The records are empty when the video failed; the row's `status` says why."""
+    name, label, class_name = video
+    row = {
+        "video": name,
+        "label": label,
+        "class_name": class_name,
+        "num_frames": 0,
+        "height": 0,
+        "width": 0,
+    }
+    records = {}
+    try:
+        frames, native = decode_video(Path(task.src) / name, task.fps, task.min_size)
+        images = {"rgb": frames}
+        if task.flow != "none":
+            if len(frames) < 2:
+                raise VideoError(f"{len(frames)} frame: too short for flow")
+            images["flow"] = flow_images(frames, task.flow)
+        fps = float(task.fps or native)
+        records = {
+            m: video_example(
+                name, label, x, m, len(frames), fps, task.jpeg_quality
+            ).SerializeToString(deterministic=True)  # map keys sorted: same bytes anywhere
+            for m, x in images.items()
+        }
+        row.update(
+            num_frames=len(frames), height=frames.shape[1], width=frames.shape[2], status="ok"
+        )
+    except VideoError as e:
+        row["status"] = str(e)
+        records = {}
+    except Exception as e:  # noqa: BLE001 - one bad video must not stop the run
+        row["status"] = f"error: {type(e).__name__}: {e}".replace("\n", " ")[:160]
+        records = {}
+    return row, records
+
+
+def write_records(task: ShardTask, results) -> list[dict]:
+    """Writes one shard from its videos' `video_records` results, in the shard's order.
+
+    `results` may be a generator (one video in memory at a time). Returns the rows."""
     import tensorflow as tf
 
     rows = []
@@ -128,43 +181,11 @@ def write_shard(task: ShardTask) -> list[dict]:
         tmp.parent.mkdir(parents=True, exist_ok=True)
         writers[m] = tf.io.TFRecordWriter(str(tmp))
     try:
-        for name, label, class_name in task.videos:
-            row = {
-                "video": name,
-                "label": label,
-                "class_name": class_name,
-                "num_frames": 0,
-                "height": 0,
-                "width": 0,
-            }
-            try:
-                frames, native = decode_video(Path(task.src) / name, task.fps, task.min_size)
-                images = {"rgb": frames}
-                if task.flow != "none":
-                    if len(frames) < 2:
-                        raise VideoError(f"{len(frames)} frame: too short for flow")
-                    images["flow"] = flow_images(frames, task.flow)
-                fps = float(task.fps or native)
-                records = {
-                    m: video_example(
-                        name, label, x, m, len(frames), fps, task.jpeg_quality
-                    ).SerializeToString()
-                    for m, x in images.items()
-                }
-                spans = {m: record_spans(r, m) for m, r in records.items()}
-                for m, record in records.items():
-                    writers[m].write(record)
-                    indexes[m].append(len(record), spans[m])
-                row.update(
-                    num_frames=len(frames),
-                    height=frames.shape[1],
-                    width=frames.shape[2],
-                    status="ok",
-                )
-            except VideoError as e:
-                row["status"] = str(e)
-            except Exception as e:  # noqa: BLE001 - one bad video must not stop the run
-                row["status"] = f"error: {type(e).__name__}: {e}".replace("\n", " ")[:160]
+        for row, records in results:
+            spans = {m: record_spans(r, m) for m, r in records.items()}
+            for m, record in records.items():
+                writers[m].write(record)
+                indexes[m].append(len(record), spans[m])
             rows.append(row)
     finally:
         for w in writers.values():
