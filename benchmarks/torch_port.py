@@ -216,8 +216,10 @@ def train_step(net, optimizer, clips, labels, clip_norm):
     return loss.detach()
 
 
-def video_probabilities(net, clips) -> np.ndarray:
-    """The test protocol for one video: logits of all its clips and crops (N, T, ...) in one
-    pass, softmax, mean over clips, crops and frames -> (K,)."""
+def video_probabilities(net, videos) -> list[np.ndarray]:
+    """The test protocol for a group of videos: the logits of all their clips and crops
+    ((N_i, T, ...) each) in one pass, softmax, mean over each video's clips, crops and frames
+    -> [(K,)] per video."""
     with torch.inference_mode():
-        return torch.softmax(net(clips), dim=-1).mean(dim=(0, 1)).numpy()
+        probs = torch.softmax(net(torch.cat(videos) if len(videos) > 1 else videos[0]), dim=-1)
+        return [p.mean(dim=(0, 1)).numpy() for p in probs.split([len(v) for v in videos])]

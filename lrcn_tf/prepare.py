@@ -295,17 +295,7 @@ FAMILIES = {
     "captions": (_captions_flags, _captions_main),
     "tacos": (_tacos_flags, _tacos_main),
 }
-PREPARERS = {
-    "ucf101": "ucf101",
-    "synthetic_ucf101": "ucf101",
-    "coco2014": "captions",
-    "flickr30k": "captions",
-    "flickr8k": "captions",
-    "synthetic_coco2014": "captions",
-    "synthetic_flickr30k": "captions",
-    "tacos_multilevel": "tacos",
-    "synthetic_tacos": "tacos",
-}
+PREPARERS = folders.DATASET_KIND  # dataset -> its family above
 
 
 def _dataset_from_argv(argv: list[str]) -> str | None:

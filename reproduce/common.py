@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -171,6 +172,13 @@ def check_output(output: Path) -> None:
         output.exists() and not os.access(output, os.R_OK)
     ):
         raise ResultsError(f"--output {output}: {folder} is not writable")
+
+
+def finish(s: Setup, table: str, start: float) -> int:
+    """The end of every table's run: the time it took and, unless --nocompare, the comparison
+    with the paper (its exit status is the program's)."""
+    print(f"{table}: rows in {s.output}, done in {time.time() - start:.0f} s")
+    return print_comparison(s.output, [table]) if FLAGS.compare else 0
 
 
 def print_comparison(output: Path, tables: Sequence[str]) -> int:

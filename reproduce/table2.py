@@ -69,10 +69,7 @@ def main(argv: list[str]) -> int:
         f"{result.scoring_seconds:.1f} s ({pairs / result.scoring_seconds:.0f} pairs/s); "
         f"rows in {s.output}; run folder {result.run_dir}"
     )
-    print(f"table2 done in {time.time() - start:.0f} s")
-    if FLAGS.compare:
-        return common.print_comparison(s.output, ["table2"])
-    return 0
+    return common.finish(s, "table2", start)
 
 
 def run() -> None:

@@ -126,10 +126,7 @@ def main(argv: list[str]) -> int:
         f"rows in {s.output}; sample captions in {page}; Table 4 inputs in {kit}; "
         f"run folder {result.run_dir}"
     )
-    print(f"table3 done in {time.time() - start:.0f} s")
-    if FLAGS.compare:
-        return common.print_comparison(s.output, ["table3"])
-    return 0
+    return common.finish(s, "table3", start)
 
 
 def run() -> None:

@@ -19,6 +19,8 @@ t5_decoder_beats_encoder_decoder are reported by the comparison at the end. Gold
 
 from __future__ import annotations
 
+import time
+
 from absl import flags
 
 from lrcn_tf import cli, configs
@@ -44,6 +46,7 @@ flags.DEFINE_enum(
 
 def main(argv: list[str]) -> int:
     del argv
+    start = time.time()
     s = common.setup()
     names = list(DECODERS.values()) if FLAGS.decoder == "all" else [DECODERS[FLAGS.decoder]]
     cfgs = [configs.build(name, s.preset, s.overrides) for name in names]  # bad --set: now
@@ -57,9 +60,7 @@ def main(argv: list[str]) -> int:
         # SPEC.md names the setting "test"; a --set eval_split=val run says so in its setting.
         rows = [r for r in common.csv_rows("table5", results, s) if r["metric"] == "bleu4"]
         update_results(s.output, rows)  # after every row, so a kill keeps the finished ones
-    if FLAGS.compare:
-        return common.print_comparison(s.output, ["table5"])
-    return 0
+    return common.finish(s, "table5", start)
 
 
 def run() -> None:

@@ -55,11 +55,25 @@ def test_evaluate_videos_streamed_and_per_video_agree():
         }
         for i in range(0, len(flat), 2)
     ]
+    calls = []
+
+    def predict(x):
+        calls.append(len(x))
+        return _fake_predict(x)
+
     for batches in (per_video, streamed):
-        scores, got_labels = ev.evaluate_videos(_fake_predict, batches, 3, 2, progress=False)
-        np.testing.assert_allclose(scores[:2], want)
-        assert got_labels.tolist() == [1, 0, -1]
-        assert np.all(np.isnan(scores[2]))  # video 2 never seen
+        for group in (1, 2, 3):
+            calls.clear()
+            scores, got_labels = ev.evaluate_videos(
+                predict, batches, 3, 2, progress=False, group=group
+            )
+            np.testing.assert_allclose(scores[:2], want)
+            assert got_labels.tolist() == [1, 0, -1]
+            assert np.all(np.isnan(scores[2]))  # video 2 never seen
+            assert len(calls) == -(-len(batches) // group)  # elements grouped into one call
+            assert sum(calls) == 50  # every clip and crop once
+    with pytest.raises(ValueError, match="group must be >= 1"):
+        ev.evaluate_videos(predict, per_video, 3, 2, progress=False, group=0)
 
 
 def test_accuracy_and_fusion_by_hand():

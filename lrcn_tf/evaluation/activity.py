@@ -50,6 +50,7 @@ def evaluate_videos(
     num_videos: int,
     num_classes: int,
     progress: bool = True,
+    group: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-video scores: mean softmax over the crops, frames and clips of each video.
 
@@ -61,6 +62,8 @@ def evaluate_videos(
         clips then go through the model in one forward pass).
       num_videos, num_classes: the size of the result.
       progress: show a progress bar.
+      group: elements that go through `predict` together, in one call on their clips
+        concatenated (fewer, larger calls; each clip's logits are the same).
 
     Returns:
       (scores (num_videos, K) float64, labels (num_videos,) int64; -1 for videos never seen).
@@ -70,18 +73,34 @@ def evaluate_videos(
     """
     from tqdm.auto import tqdm
 
+    if group < 1:
+        raise ValueError(f"group must be >= 1, got {group}")
     sums = np.zeros((num_videos, num_classes))
     counts = np.zeros(num_videos)
     labels = np.full(num_videos, -1, dtype=np.int64)
+    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def run_pending():
+        flat = [c.reshape(-1, *c.shape[2:]) for c, _, _ in pending]
+        logits = np.asarray(predict(flat[0] if len(flat) == 1 else np.concatenate(flat)))
+        start = 0
+        for (clips, index, label), f in zip(pending, flat):
+            probs = clip_probabilities(logits[start : start + len(f)], clips.shape[1])
+            start += len(f)
+            np.add.at(sums, index, probs)
+            np.add.at(counts, index, 1)
+            labels[index] = label
+        pending.clear()
+
     for el in tqdm(batches, desc="evaluate", unit="batch", leave=False, disable=not progress):
         clips = np.asarray(el["clips"])
-        b, c = clips.shape[:2]
+        b = clips.shape[0]
         index = np.broadcast_to(np.asarray(el["video_index"]), (b,))
-        label = np.broadcast_to(np.asarray(el["label"]), (b,))
-        probs = clip_probabilities(np.asarray(predict(clips.reshape(b * c, *clips.shape[2:]))), c)
-        np.add.at(sums, index, probs)
-        np.add.at(counts, index, 1)
-        labels[index] = label
+        pending.append((clips, index, np.broadcast_to(np.asarray(el["label"]), (b,))))
+        if len(pending) == group:
+            run_pending()
+    if pending:
+        run_pending()
     scores = np.full_like(sums, np.nan)
     seen = counts > 0
     scores[seen] = sums[seen] / counts[seen, None]

@@ -526,6 +526,56 @@ def run_solver(out, kind, train, solver_src: Path, model: Path, feed, _stages, m
     }
 
 
+MISC_NET = """
+name: "misc_layers"
+input: "data"
+input_shape { dim: 2 dim: 3 dim: 19 dim: 19 }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+  convolution_param { num_output: 6 kernel_h: 3 kernel_w: 5 stride: 2 pad_h: 1 pad_w: 2 } }
+layer { name: "leaky" type: "ReLU" bottom: "conv" top: "conv" relu_param { negative_slope: 0.1 } }
+layer { name: "slice" type: "Slice" bottom: "conv" top: "a" top: "b" top: "c"
+  slice_param { axis: 1 slice_point: 2 slice_point: 4 } }
+layer { name: "sum" type: "Eltwise" bottom: "a" bottom: "b" top: "sum"
+  eltwise_param { operation: SUM coeff: 1.5 coeff: -0.5 } }
+layer { name: "prod" type: "Eltwise" bottom: "b" bottom: "c" top: "prod" eltwise_param { operation: PROD } }
+layer { name: "max" type: "Eltwise" bottom: "a" bottom: "c" top: "max" eltwise_param { operation: MAX } }
+layer { name: "tanh" type: "TanH" bottom: "prod" top: "tanh" }
+layer { name: "cat" type: "Concat" bottom: "sum" bottom: "tanh" bottom: "max" top: "cat" concat_param { axis: 1 } }
+layer { name: "pool_pad" type: "Pooling" bottom: "cat" top: "pool_pad"
+  pooling_param { pool: MAX kernel_size: 3 stride: 2 pad: 1 } }
+layer { name: "pool_ave" type: "Pooling" bottom: "cat" top: "pool_ave"
+  pooling_param { pool: AVE kernel_size: 2 stride: 2 } }
+layer { name: "norm" type: "LRN" bottom: "pool_pad" top: "norm" lrn_param { local_size: 3 alpha: 0.5 beta: 0.6 k: 2 } }
+layer { name: "flat" type: "Flatten" bottom: "norm" top: "flat" }
+layer { name: "flat_ave" type: "Flatten" bottom: "pool_ave" top: "flat_ave" }
+layer { name: "flats" type: "Concat" bottom: "flat" bottom: "flat_ave" top: "flats" }
+layer { name: "ip" type: "InnerProduct" bottom: "flats" top: "ip" inner_product_param { num_output: 7 } }
+layer { name: "sig" type: "Sigmoid" bottom: "ip" top: "sig" }
+layer { name: "ip2" type: "InnerProduct" bottom: "sig" top: "ip2" inner_product_param { num_output: 5 } }
+layer { name: "probs" type: "Softmax" bottom: "ip2" top: "probs" }
+"""
+
+
+def misc(out: Path, manifest: dict):
+    """Layer types and parameters the authors' nets do not use but the converter handles:
+    rectangular kernels and pads, leaky ReLU, Slice, Eltwise SUM (coefficients)/PROD/MAX,
+    TanH, Sigmoid, Concat, padded MAX and AVE pooling, LRN with k, Flatten."""
+    caffe, _, _ = _caffe()
+    rng = np.random.RandomState(6)
+    deploy = out / "misc.deploy.prototxt"
+    deploy.write_text(MISC_NET.lstrip())
+    net = caffe.Net(str(deploy), caffe.TEST)
+    for blobs in net.params.values():
+        for b in blobs:
+            b.data[...] = rng.standard_normal(b.data.shape)
+    data = rng.uniform(-2, 2, net.blobs["data"].data.shape).astype(np.float32)
+    net.save(str(out / "misc.caffemodel"))
+    net.forward(data=data)
+    record = {"input": data, **blobs_of(net, {"data"})}
+    np.savez_compressed(out / "misc.npz", **record)
+    manifest["misc"] = {"max_prob_mean": float(record["blob/probs"].max(-1).mean())}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "tests" / "fixtures" / "caffe"))
@@ -552,11 +602,13 @@ def main(argv=None) -> int:
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     start = time.time()
-    for kind in ("single_frame", "lrcn", *CAPTION_STAGES):
+    for kind in ("single_frame", "lrcn", *CAPTION_STAGES, "misc"):
         if args.only and kind not in args.only:
             continue
         t0 = time.time()
-        if kind.startswith("captioner"):
+        if kind == "misc":
+            misc(out, manifest)
+        elif kind.startswith("captioner"):
             captioner(out, orig, kind, manifest)
         else:
             activity(out, orig, kind, manifest)
@@ -564,7 +616,8 @@ def main(argv=None) -> int:
     manifest["generated_by"] = "tools/caffe_oracle/make_fixtures.py" + (
         " --full" if args.full else ""
     )
-    manifest["seconds"] = round(time.time() - start, 1)
+    if not args.only:
+        manifest["seconds"] = round(time.time() - start, 1)
     manifest["caffe"] = f"BVLC Caffe {caffe.__version__} (commit 9b891540, CPU)"
     manifest["numpy"] = np.__version__
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
