@@ -20,9 +20,11 @@ import subprocess
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
+from lrcn_tf import cli
 from lrcn_tf.report import write_report
+from lrcn_tf.results import EXPECTED_CSV
 from lrcn_tf.runtime import PRECISION_MODES
 
 FLAGS = flags.FLAGS
@@ -64,7 +66,7 @@ def main(argv):
         )
         page, md = write_report(
             produced,
-            "results/expected.csv",
+            str(EXPECTED_CSV),
             html_path=FLAGS.html,
             markdown_path=FLAGS.report,
             workdir=FLAGS.workdir,
@@ -77,4 +79,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)))
+    cli.run(main)  # a user error: one `error:` line, exit 2

@@ -23,14 +23,15 @@ from __future__ import annotations
 import glob
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from lrcn_tf import cli
 from lrcn_tf.report import write_report
-from lrcn_tf.results import ResultsError
+from lrcn_tf.results import EXPECTED_CSV, ResultsError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("produced", None, "Result CSVs (default: every results/table[1-5].csv present).")
-flags.DEFINE_string("expected", "results/expected.csv", "The paper's numbers and the goldens.")
+flags.DEFINE_string("expected", str(EXPECTED_CSV), "The paper's numbers and the goldens.")
 flags.DEFINE_string("workdir", "runs", "Where the rows' run folders are.")
 flags.DEFINE_string("html", "results/index.html", "The page to write.")
 flags.DEFINE_string("markdown", "results/REPORT.md", "The Markdown version (figures beside it).")
@@ -89,7 +90,7 @@ def _check(page) -> int:
 
 
 def run() -> None:
-    app.run(lambda argv: sys.exit(main(argv)))
+    cli.run(main)  # a user error: one `error:` line, exit 2
 
 
 if __name__ == "__main__":

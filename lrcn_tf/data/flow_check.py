@@ -75,18 +75,23 @@ def _as_u8(x):
 
 
 def known_motion_pairs(h: int, w: int):
-    """[(name, gray0, gray1, true flow)]: translations and rotations of textures."""
-    k = h / 64.0  # motions scale with the frame size
+    """[(name, gray0, gray1, true flow)]: translations and rotations of textures.
+
+    Motions are a few pixels a frame at every frame size (UCF-101's typical range, inside
+    the default pyramid's reach): shifts in pixels, rotations by angles that move the frame's
+    corners as far as 4 and 3 degrees do at 64x80 (at most about 3.6 px)."""
+    k = h / 64.0
     center = ((w - 1) / 2.0, (h - 1) / 2.0)
 
     def rot(deg, dx=0.0, dy=0.0):
         return cv2.getRotationMatrix2D(center, deg, 1.0) + [[0, 0, dx], [0, 0, dy]]
 
+    a, b = 4.0 / k, -3.0 / k
     cases = [
-        ("shift(+2.3,-1.2)", 0, np.float64([[1, 0, 2.3 * k], [0, 1, -1.2 * k]])),
-        ("shift(-0.6,+3.4)", 1, np.float64([[1, 0, -0.6 * k], [0, 1, 3.4 * k]])),
-        ("rotate(4deg)", 2, rot(4.0)),
-        ("rotate(-3deg)+shift(1,0.5)", 3, rot(-3.0, 1.0 * k, 0.5 * k)),
+        ("shift(+2.3,-1.2)", 0, np.float64([[1, 0, 2.3], [0, 1, -1.2]])),
+        ("shift(-0.6,+3.4)", 1, np.float64([[1, 0, -0.6], [0, 1, 3.4]])),
+        (f"rotate({a:.3g}deg)", 2, rot(a)),
+        (f"rotate({b:.3g}deg)+shift(1,0.5)", 3, rot(b, 1.0, 0.5)),
     ]
     return [(name,) + _affine_pair(h, w, seed, m) for name, seed, m in cases]
 

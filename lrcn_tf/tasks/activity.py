@@ -558,3 +558,139 @@ class _null_scope:
 
     def __exit__(self, *exc):
         return False
+
+
+# -- the authors' released models (reproduce.table1 --weights caffe) ----------------------------
+
+# (model, modality) -> the caffemodel the authors released for split 1 (no LRCN-fc7 model).
+RELEASED = {
+    ("single_frame", "rgb"): "single_frame_all_layers_hyb_RGB_iter_5000",
+    ("single_frame", "flow"): "single_frame_all_layers_hyb_flow_iter_50000",
+    ("lrcn_fc6", "rgb"): "RGB_lstm_model_iter_30000",
+    ("lrcn_fc6", "flow"): "flow_lstm_model_iter_50000",
+}
+_CAFFE_CLASSIFIERS = ("fc8-ucf", "fc8-final")
+
+
+def caffe_widths(weights: dict, source: str) -> dict:
+    """The layer widths of a hybrid-net caffemodel ({layer: blobs}): conv filters, fc6 units,
+    classes and (LRCN) LSTM units, so that the project's model is built to fit it."""
+    from lrcn_tf.caffe import CaffeError
+
+    try:
+        out = {
+            "filters": [int(weights[f"conv{i}"][0].shape[0]) for i in range(1, 6)],
+            "fc_units": int(weights["fc6"][0].shape[0]),
+        }
+        classifier = next(n for n in _CAFFE_CLASSIFIERS if n in weights)
+        out["classes"] = int(weights[classifier][0].shape[0])
+        if "lstm1" in weights:
+            out["lstm_units"] = int(weights["lstm1"][-1].shape[-1])
+    except (KeyError, IndexError, StopIteration):
+        raise CaffeError(
+            f"{source}: not a hybrid-net activity model (needs conv1..conv5, fc6 and "
+            f"{' or '.join(_CAFFE_CLASSIFIERS)}; it has {', '.join(list(weights)[:12])})"
+        ) from None
+    return out
+
+
+def released_model(cfg: Table1Config, widths: dict, size: int = 227) -> keras.Model:
+    """The project's model for `cfg` (single_frame or lrcn_fc6), built with `widths`."""
+    kwargs = {
+        "backbone": cfg.backbone,
+        "backbone_kwargs": {"filters": tuple(widths["filters"]), "fc_units": widths["fc_units"]},
+    }
+    if cfg.is_lrcn:
+        if "lstm_units" not in widths:
+            raise ValueError(f"{cfg.model}: the caffemodel has no lstm1 layer")
+        kwargs.update(lstm_units=widths["lstm_units"], lstm_input_dropout=cfg.lstm_input_dropout,
+                      lstm_init=cfg.lstm_init, fc_dropout=cfg.dropout)  # fmt: skip
+    else:
+        kwargs["dropout"] = cfg.dropout
+    return models.build(cfg.model, (size, size, 3), widths["classes"], **kwargs)
+
+
+def convert_released(cfg: Table1Config, caffemodel: str | Path, workdir: str | Path):
+    """The caffemodel in the project's model, converted once into a run folder of its own
+    (`<workdir>/caffe-<hash>`, keyed by the file's path, size and time, and the model kind)
+    and loaded from there afterwards.
+
+    Returns:
+      (model, widths, the conversion's run id).
+    """
+    from lrcn_tf import caffe
+
+    caffemodel = Path(caffemodel)
+    try:
+        stat = caffemodel.stat()
+    except OSError as e:
+        raise caffe.CaffeError(f"{caffemodel}: cannot read: {e.strerror or e}") from None
+    record = {"caffemodel": str(caffemodel.resolve()), "size": stat.st_size,
+              "mtime_ns": stat.st_mtime_ns, "model": cfg.model, "backbone": cfg.backbone}  # fmt: skip
+    run = runtime.Run(workdir, "caffe", record)
+    done, widths_file = run.path("converted.weights.h5"), run.path("widths.json")
+    if done.exists() and widths_file.exists():
+        widths = json.loads(widths_file.read_text())
+        model = released_model(cfg, widths)
+        model.load_weights(str(done))
+        return model, widths, run.id
+    weights = caffe.read_weights(caffemodel)
+    widths = caffe_widths(weights, str(caffemodel))
+    if cfg.is_lrcn != ("lstm_units" in widths):
+        kind = "an LRCN" if "lstm_units" in widths else "a single-frame"
+        raise caffe.CaffeError(f"{caffemodel}: {kind} model, but it is given for {cfg.model}")
+    model = released_model(cfg, widths)
+    loaded = caffe.load_into(model, weights)
+    run.log("converted %s: %s", caffemodel, loaded)
+    model.save_weights(str(done))
+    runtime.write_text_atomic(widths_file, json.dumps(widths) + "\n")
+    return model, widths, run.id
+
+
+def run_released_row(
+    cfg: Table1Config, caffemodel: str | Path, data: Data, workdir: str | Path
+) -> ActivityResult:
+    """Evaluates one of the authors' caffemodels with the row's test protocol (no training);
+    the scores go to a run folder recording `weights: caffe` and the file."""
+    from lrcn_tf import caffe
+
+    data_dir = data.folder
+    model, widths, conversion = convert_released(cfg, caffemodel, workdir)
+    info = ucf101.load_info(data_dir)
+    if widths["classes"] != info.num_classes:
+        raise caffe.CaffeError(
+            f"{caffemodel}: {widths['classes']} classes, but {data_dir} has {info.num_classes}"
+        )
+    run = runtime.Run(
+        workdir,
+        "table1",
+        {
+            "row": f"{cfg.model}/{cfg.modality}/split{cfg.split}",
+            "weights": "caffe",
+            "caffemodel": str(Path(caffemodel).resolve()),
+            "conversion": conversion,
+            "protocol": {k: to_dict(cfg)[k] for k in _PROTOCOL},
+            "dataset": data.name,
+            "data_dir": str(Path(data_dir).resolve()),
+        },
+    )
+    missing = report_coverage(run, data_dir, cfg.split)
+    result = ActivityResult(
+        run.id, run.dir, {}, cfg.model, cfg.modality, cfg.split, float("nan"), missing
+    )
+    if result.scores_path.exists():
+        saved = ev.load_scores(result.scores_path)
+        return _with_accuracy(result, ev.accuracy(saved["scores"], saved["labels"]))
+    videos, labels, scores = evaluate(model, cfg, data_dir)
+    ev.save_scores(result.scores_path, videos, labels, scores)
+    acc = ev.accuracy(scores, labels)
+    run.log("%s (caffe) video accuracy %.2f%% on %d test videos", caffemodel, acc, len(videos))
+    return _with_accuracy(result, acc)
+
+
+# The config fields that make the test protocol (a released model has no training fields).
+_PROTOCOL = (
+    "model", "modality", "split", "crop_size", "input_scale", "channel_order", "test_crops",
+    "test_clip_length", "test_stride", "test_every_frame", "test_final_clip_twice",
+    "eval_per_video", "eval_batch_clips", *DEFECTS[2:],
+)  # fmt: skip

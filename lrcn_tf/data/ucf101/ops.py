@@ -7,6 +7,7 @@ import threading
 import weakref
 
 import cv2
+import keras
 import numpy as np
 import simplejpeg
 import tensorflow as tf
@@ -76,9 +77,10 @@ def means(modality: str, caffe_red_mean: bool) -> tuple[float, float, float]:
     return RGB_MEAN_DEFECT if caffe_red_mean else RGB_MEAN
 
 
-def normalise(x, mean, scale: float):
-    """uint8 -> float32, mean subtracted, times `scale`."""
-    x = tf.cast(x, tf.float32) - tf.constant(mean, tf.float32)
+def normalise(x, mean, scale: float = 1.0):
+    """uint8 -> float32, mean subtracted, times `scale`: the one normalisation of every
+    UCF-101 path (keras.ops, so it runs in tf.data and in a compiled train step alike)."""
+    x = keras.ops.cast(x, "float32") - keras.ops.convert_to_tensor(mean, "float32")
     return x * scale if scale != 1.0 else x
 
 
@@ -473,8 +475,11 @@ def clip_starts_tf(n, clip_length: int, stride: int, final_clip_twice: bool = Fa
 
 
 def invert_flow_x(x):
-    """uint8 flow images [..., 3] with x (channel 0) -> 255 - x, the other channels kept."""
-    return tf.concat([255 - x[..., :1], x[..., 1:]], axis=-1)
+    """uint8 flow images [..., 3] with x (channel 0) -> 255 - x, the other channels kept: what
+    mirroring does to a flow image (x -> -x), exact in uint8. The one tensor version (the
+    host paths write the same values with OpenCV while they copy)."""
+    inverted = keras.ops.convert_to_tensor(255, "uint8") - x[..., :1]
+    return keras.ops.concatenate([inverted, x[..., 1:]], axis=-1)
 
 
 def test_crops(clip, crop: int, crops: str, modality: str, invert_mirrored_flow: bool = True):

@@ -63,9 +63,7 @@ def normalise(x, modality: str, *, scale: float = 1.0, caffe_red_mean: bool = Fa
     """uint8 clips or frames of `train_clips(..., normalised=False)` -> float32, mean
     subtracted and scaled, with keras.ops (so it runs inside a compiled train step, on the
     accelerator, on any Keras backend). Equals the host path value for value."""
-    mean = keras.ops.convert_to_tensor(ops.means(modality, caffe_red_mean), "float32")
-    x = keras.ops.cast(x, "float32") - mean
-    return x * scale if scale != 1.0 else x
+    return ops.normalise(x, ops.means(modality, caffe_red_mean), scale)
 
 
 def crop_and_normalise(
@@ -97,9 +95,8 @@ def crop_and_normalise(
         ]
     )
     mirrored = keras.ops.flip(x, axis=3)
-    if modality == "flow":  # a mirrored flow image has x -> -x: 255 - x (exact in uint8)
-        inverted = keras.ops.convert_to_tensor(255, "uint8") - mirrored[..., :1]
-        mirrored = keras.ops.concatenate([inverted, mirrored[..., 1:]], axis=-1)
+    if modality == "flow":
+        mirrored = ops.invert_flow_x(mirrored)
     x = keras.ops.where(keras.ops.reshape(crops[:, 2] > 0, (b, 1, 1, 1, 1)), mirrored, x)
     x = normalise(x, modality, scale=scale, caffe_red_mean=caffe_red_mean)
     return x[:, 0] if single else x
