@@ -27,13 +27,20 @@ the real release could not be checked here: if yours differ, rename the header l
 from __future__ import annotations
 
 import csv
-import io
 import json
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from lrcn_tf.data.tacos.format import FORMAT, LEVELS, SLOTS, SPLITS, VERSION, TACoSFormatError
+from lrcn_tf.data.tacos.format import (
+    FORMAT,
+    LEVELS,
+    SLOTS,
+    SPLITS,
+    VERSION,
+    TACoSFormatError,
+    read_lines,
+)
 
 COLUMNS = {
     "video": ("video", "video_id", "videoid", "vid", "file", "filename"),
@@ -68,17 +75,11 @@ def read_annotations(
       TACoSFormatError: `path:line: why` for a missing column or a bad value.
     """
     path = Path(path)
-    try:
-        content = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise TACoSFormatError(
-            f"{path}: cannot read: {getattr(e, 'strerror', None) or e}"
-        ) from None
-    lines = content.splitlines()
+    lines = read_lines(path, encoding="utf-8-sig")
     if not lines:
         raise TACoSFormatError(f"{path}: empty file, expected a header line")
     delimiter = "\t" if "\t" in lines[0] else ","
-    reader = csv.reader(io.StringIO(content), delimiter=delimiter)
+    reader = csv.reader(lines, delimiter=delimiter)
     header = [_norm(h) for h in next(reader)]
     where = {}
     for key, names in COLUMNS.items():
@@ -127,12 +128,7 @@ def read_annotations(
 def read_crf(path: str | Path) -> tuple[dict, dict]:
     """The CRF outputs file: ({slot: labels}, {(video, start, end): {"crf", "gold"?}})."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise TACoSFormatError(
-            f"{path}: cannot read: {getattr(e, 'strerror', None) or e}"
-        ) from None
+    lines = read_lines(path)
     labels, out = None, {}
     for line_no, line in enumerate(lines, start=1):
         if not line.strip():
@@ -167,12 +163,7 @@ def read_crf(path: str | Path) -> tuple[dict, dict]:
 def read_splits(path: str | Path) -> dict[str, str]:
     """`<video> <split>` lines -> {video: split}."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise TACoSFormatError(
-            f"{path}: cannot read: {getattr(e, 'strerror', None) or e}"
-        ) from None
+    lines = read_lines(path)
     out = {}
     for line_no, line in enumerate(lines, start=1):
         parts = line.split()

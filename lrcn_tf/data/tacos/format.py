@@ -85,20 +85,23 @@ class Corpus:
 # --- parsing ----------------------------------------------------------------------------------
 
 
+def read_lines(path: str | Path, encoding: str = "utf-8") -> list[str]:
+    """The lines of a text file; an unreadable file is a TACoSFormatError naming it."""
+    try:
+        return Path(path).read_text(encoding=encoding).splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise TACoSFormatError(
+            f"{path}: cannot read: {getattr(e, 'strerror', None) or e}"
+        ) from None
+
+
 def read_jsonl(path: str | Path) -> Corpus:
     """Reads and validates a TACoS JSON-lines file (docs/tacos_format.md).
 
     Raises:
       TACoSFormatError: unreadable file or a malformed line, named as `path:line: why`.
     """
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise TACoSFormatError(
-            f"{path}: cannot read: {getattr(e, 'strerror', None) or e}"
-        ) from None
-    return parse_lines(lines, str(path))
+    return parse_lines(read_lines(path), str(path))
 
 
 def parse_lines(lines: Iterable[str], source: str = "<input>") -> Corpus:
