@@ -84,8 +84,14 @@ def _measure(decoder, token_ids, features, method: str) -> dict:
         peak = max(peak, tf.config.experimental.get_memory_info(device)["peak"] - base)
     best = min(times)
     pairs = len(token_ids) * features.shape[0]
-    return dict(log_p=log_p, device=device, seconds=best, cpu_seconds=min(cpu),
-                pairs_per_s=pairs / best, peak_mb=peak / 2**20)  # fmt: skip
+    return dict(
+        log_p=log_p,
+        device=device,
+        seconds=best,
+        cpu_seconds=min(cpu),
+        pairs_per_s=pairs / best,
+        peak_mb=peak / 2**20,
+    )
 
 
 def main(argv):

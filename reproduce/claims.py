@@ -41,8 +41,19 @@ flags.DEFINE_multi_string("set", [], "Config overrides passed to every table (--
 flags.DEFINE_list("extra", [], "More flags passed to every table program, e.g. --dataset=...")
 flags.DEFINE_enum("table1_split", "all", ["1", "2", "3", "all"], "Table 1's --split.")
 
-COLUMNS = ("dataset", "preset", "claim", "statement", "verdict", "seeds", "seeds_held",
-           "margin_mean", "margin_low", "margin_high", "comparisons")  # fmt: skip
+COLUMNS = (
+    "dataset",
+    "preset",
+    "claim",
+    "statement",
+    "verdict",
+    "seeds",
+    "seeds_held",
+    "margin_mean",
+    "margin_low",
+    "margin_high",
+    "comparisons",
+)
 
 
 def seed_csv(workdir: Path, table: str, seed: int) -> Path:
@@ -53,9 +64,18 @@ def run_table(table: str, seed: int, workdir: Path) -> Path:
     """Runs one table for one seed (a subprocess); returns its CSV."""
     out = seed_csv(workdir, table, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", f"reproduce.{table}", f"--seed={seed}",
-           f"--preset={FLAGS.preset}", f"--workdir={workdir}", f"--output={out}", "--nocompare",
-           *(f"--set={s}" for s in FLAGS.set), *FLAGS.extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        f"reproduce.{table}",
+        f"--seed={seed}",
+        f"--preset={FLAGS.preset}",
+        f"--workdir={workdir}",
+        f"--output={out}",
+        "--nocompare",
+        *(f"--set={s}" for s in FLAGS.set),
+        *FLAGS.extra,
+    ]
     if table == "table1":
         cmd.append(f"--split={FLAGS.table1_split}")
     if table == "table5":
@@ -85,10 +105,19 @@ def _flat(v: dict, rows_by_seed: dict[int, list[dict]]) -> dict:
         fn = claims.CLAIMS[v["claim"]][1]
         held += fn(values)[0] == claims.HOLDS
     mean, lo, hi = v["interval"] if v["interval"] else (float("nan"),) * 3
-    return {"dataset": v["dataset"], "preset": v["preset"], "claim": v["claim"],
-            "statement": v["statement"], "verdict": v["verdict"], "seeds": v["seeds"],
-            "seeds_held": held, "margin_mean": round(mean, 4), "margin_low": round(lo, 4),
-            "margin_high": round(hi, 4), "comparisons": v["why"]}  # fmt: skip
+    return {
+        "dataset": v["dataset"],
+        "preset": v["preset"],
+        "claim": v["claim"],
+        "statement": v["statement"],
+        "verdict": v["verdict"],
+        "seeds": v["seeds"],
+        "seeds_held": held,
+        "margin_mean": round(mean, 4),
+        "margin_low": round(lo, 4),
+        "margin_high": round(hi, 4),
+        "comparisons": v["why"],
+    }
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:

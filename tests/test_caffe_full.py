@@ -39,17 +39,27 @@ def test_full_size_nets_equal_caffe(tmp_path):
     start = time.time()
     env = {**os.environ, "PYTHONPATH": str(python_dir), "GLOG_minloglevel": "2"}
     subprocess.run(
-        ["/usr/bin/python3", str(ROOT / "tools" / "caffe_oracle" / "make_fixtures.py"),
-         "--full", "--out", str(tmp_path)],
-        check=True, env=env, cwd=ROOT,
-    )  # fmt: skip
+        [
+            "/usr/bin/python3",
+            str(ROOT / "tools" / "caffe_oracle" / "make_fixtures.py"),
+            "--full",
+            "--out",
+            str(tmp_path),
+        ],
+        check=True,
+        env=env,
+        cwd=ROOT,
+    )
     made = time.time() - start
     env = {**os.environ, "LRCN_CAFFE_FIXTURES": str(tmp_path), "PYTHONPATH": str(ROOT)}
     tests = ["tests/test_caffe_convert.py", "tests/test_caffe_models.py"]
     r = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", *tests, "-k", "not errors and not v1"],
-        env=env, cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     print(r.stdout[-3000:], r.stderr[-2000:])
     print(f"full-size fixtures made in {made:.0f} s, checked in {time.time() - start - made:.0f} s")
     assert r.returncode == 0, r.stdout[-3000:]

@@ -98,9 +98,13 @@ def test_backbone_weights_by_released_name(tmp_path, monkeypatch):
     w = fx.MANIFEST["single_frame"]["widths"]
     filters = tuple(w[f"conv{i}"] for i in range(1, 6))
     net = backbones.build(
-        "hybrid_caffenet", (227, 227, 3), weights="hybrid_test_iter_1", filters=filters,
-        fc_units=w["fc6"], dropout=None,
-    )  # fmt: skip
+        "hybrid_caffenet",
+        (227, 227, 3),
+        weights="hybrid_test_iter_1",
+        filters=filters,
+        fc_units=w["fc6"],
+        dropout=None,
+    )
     fc7 = net(fx.nhwc(fx.data(record)))
     fx.assert_blob_close("fc7", fc7, record["blob/fc7"])
     with pytest.raises(caffe.CaffeError, match="not found in"):

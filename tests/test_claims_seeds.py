@@ -11,11 +11,23 @@ from reproduce import claims as rc
 
 def _rows(fc6_rgb, fc7_rgb, fc6_flow, fc7_flow):
     def row(r, m, v):
-        return {"table": "table1", "row": r, "setting": "split1", "metric": m,
-                "dataset": "synthetic_ucf101", "value": v, "run_id": "x", "preset": "default"}  # fmt: skip
+        return {
+            "table": "table1",
+            "row": r,
+            "setting": "split1",
+            "metric": m,
+            "dataset": "synthetic_ucf101",
+            "value": v,
+            "run_id": "x",
+            "preset": "default",
+        }
 
-    return [row("lrcn_fc6", "rgb", fc6_rgb), row("lrcn_fc7", "rgb", fc7_rgb),
-            row("lrcn_fc6", "flow", fc6_flow), row("lrcn_fc7", "flow", fc7_flow)]  # fmt: skip
+    return [
+        row("lrcn_fc6", "rgb", fc6_rgb),
+        row("lrcn_fc7", "rgb", fc7_rgb),
+        row("lrcn_fc6", "flow", fc6_flow),
+        row("lrcn_fc7", "flow", fc7_flow),
+    ]
 
 
 def test_margin_interval_and_seeds_held():
@@ -50,15 +62,25 @@ def test_runs_each_table_per_seed_and_writes_the_claims(tmp_path, monkeypatch):
 
     monkeypatch.setattr(rc.subprocess, "run", fake_run)
     output = tmp_path / "claims.csv"
-    flags.FLAGS([sys.argv[0], "--seeds=3", f"--workdir={tmp_path}", f"--output={output}",
-                 "--set=train.max_iter=5"])  # fmt: skip
+    flags.FLAGS(
+        [
+            sys.argv[0],
+            "--seeds=3",
+            f"--workdir={tmp_path}",
+            f"--output={output}",
+            "--set=train.max_iter=5",
+        ]
+    )
     try:
         assert rc.main([sys.argv[0]]) == 0
     finally:
         flags.FLAGS.unparse_flags()
     assert [c[c.index("-m") + 1] for c in calls] == ["reproduce.table1"] * 3
     assert [c for c in calls[0] if c.startswith(("--seed", "--split", "--set"))] == [
-        "--seed=1701", "--set=train.max_iter=5", "--split=all"]  # fmt: skip
+        "--seed=1701",
+        "--set=train.max_iter=5",
+        "--split=all",
+    ]
     with open(output) as f:
         (row,) = list(csv.DictReader(f))
     # margins: seed 1701 -> 10 + 0 - 10 = 0 (holds: >=), 1702 -> 1, 1703 -> 2

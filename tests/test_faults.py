@@ -21,14 +21,24 @@ TABLE1 = ["--split=1", "--preset=smoke", "--inputs=rgb", "--models=single_frame"
 
 
 def _env(tmp_path):
-    return {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
-            "LRCN_DATA_DIR": str(tmp_path / "cache")}  # fmt: skip
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "LRCN_DATA_DIR": str(tmp_path / "cache"),
+    }
 
 
 def _start(module, args, env):
     cmd = [sys.executable, "-m", module, *args]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def _finish(module, args, env) -> float:
@@ -89,12 +99,18 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
     assert killed >= 2  # the kills landed while it ran
 
     def table1(name):
-        return [*TABLE1, f"--data_dir={ref}", f"--workdir={tmp_path / name}",
-                f"--output={tmp_path / name / 'table1.csv'}"]  # fmt: skip
+        return [
+            *TABLE1,
+            f"--data_dir={ref}",
+            f"--workdir={tmp_path / name}",
+            f"--output={tmp_path / name / 'table1.csv'}",
+        ]
 
     took = _finish("reproduce.table1", table1("t_ref"), env)
-    want = {tuple(r[k] for k in PRODUCED_COLUMNS): r["line"] for r in
-            read_rows(tmp_path / "t_ref" / "table1.csv", PRODUCED_COLUMNS)}  # fmt: skip
+    want = {
+        tuple(r[k] for k in PRODUCED_COLUMNS): r["line"]
+        for r in read_rows(tmp_path / "t_ref" / "table1.csv", PRODUCED_COLUMNS)
+    }
     killed = 0
     for i, t in enumerate(sorted(rng.uniform(0.3, 0.9, KILLS - 1) * took)):
         killed += _kill_at("reproduce.table1", table1(f"t{i}"), env, t)

@@ -138,8 +138,10 @@ def test_two_workers_train_what_one_trains_and_resume_after_a_kill(tmp_path):
     resumed = _two_workers(tmp_path, total, ckpt, "resumed")
     assert int(resumed["resumed"]) == killed_at
     reference = _single(tmp_path, total, "reference")
-    print(f"killed at step {killed_at}, resumed to {total}: max |diff| vs one process "
-          f"{_close(reference, resumed):.2e}")  # fmt: skip
+    print(
+        f"killed at step {killed_at}, resumed to {total}: max |diff| vs one process "
+        f"{_close(reference, resumed):.2e}"
+    )
 
 
 if __name__ == "__main__":

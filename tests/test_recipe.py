@@ -65,8 +65,17 @@ def test_predict_bias_multiplier_reaches_the_decoder_variable():
     from lrcn_tf.training import optim
 
     cfg = build("table3/lrcn", "paper")
-    decoder = captioner.build_decoder(12, cond_dim=5, num_layers=2, factored=True, embed_dim=4,
-                                      hidden=4, init_scale=0.08, dropout=0.0, seed=1)  # fmt: skip
+    decoder = captioner.build_decoder(
+        12,
+        cond_dim=5,
+        num_layers=2,
+        factored=True,
+        embed_dim=4,
+        hidden=4,
+        init_scale=0.08,
+        dropout=0.0,
+        seed=1,
+    )
     lookup = optim.multipliers_from_rules(captioning.decoder_rules(cfg))
     paths = {optim.variable_path(v): lookup(optim.variable_path(v)) for v in decoder.weights}
     bias = [p for p in paths if p.endswith("predict/bias")]
@@ -118,8 +127,9 @@ def test_every_frame_protocol_sees_each_frame_once(data):
         assert e["clips"].shape[1:3] == (1, 1)
         for i in e["video_index"].numpy():
             frames[int(i)] = frames.get(int(i), 0) + 1
-    assert frames == {i: ucf101.load_info(data).videos[v.name].num_frames for i, v in
-                      enumerate(videos)}  # fmt: skip
+    assert frames == {
+        i: ucf101.load_info(data).videos[v.name].num_frames for i, v in enumerate(videos)
+    }
 
 
 def _first(data, modality="rgb", **kw):
@@ -295,8 +305,16 @@ def test_flickr8k_is_a_dataset_of_prepare_and_tables_2_3(tmp_path):
     karpathy = tmp_path / "dataset_flickr8k.json"
     karpathy.write_text(json.dumps({"dataset": "flickr8k", "images": entries}))
     out = tmp_path / "flickr8k"
-    cmd = [sys.executable, "-m", "lrcn_tf.prepare", "--dataset=flickr8k", f"--out={out}",
-           f"--karpathy_json={karpathy}", f"--images={images}", "--image_size=16"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "lrcn_tf.prepare",
+        "--dataset=flickr8k",
+        f"--out={out}",
+        f"--karpathy_json={karpathy}",
+        f"--images={images}",
+        "--image_size=16",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     # Not Karpathy's 6000/1000/1000: said, not fatal.
@@ -304,12 +322,17 @@ def test_flickr8k_is_a_dataset_of_prepare_and_tables_2_3(tmp_path):
     info = captions.load_info(out)
     assert info.dataset == "flickr8k" and info.splits == {"train": 6, "val": 1, "test": 1}
     records = captions.load_karpathy(karpathy, images)
-    full = [dataclasses.replace(r, split=s) for r, s in
-            zip(records * 1000, ["train"] * 6000 + ["val"] * 1000 + ["test"] * 1000)]  # fmt: skip
+    full = [
+        dataclasses.replace(r, split=s)
+        for r, s in zip(records * 1000, ["train"] * 6000 + ["val"] * 1000 + ["test"] * 1000)
+    ]
     assert captions.split_size_note("flickr8k", full) is None
     for table in ("table2", "table3"):
-        helpful = subprocess.run([sys.executable, "-m", f"reproduce.{table}", "--helpfull"],
-                                 capture_output=True, text=True)  # fmt: skip
+        helpful = subprocess.run(
+            [sys.executable, "-m", f"reproduce.{table}", "--helpfull"],
+            capture_output=True,
+            text=True,
+        )
         assert "flickr8k" in helpful.stdout
 
 
@@ -331,8 +354,13 @@ def test_stills_are_deterministic_and_labelled():
 
 
 def test_pretext_stage_initialises_the_rgb_single_frame_cnn(data, tmp_path):
-    sets = ["pretext_images=64", "pretext_train.max_iter=3", "pretext_train.stepsize=2",
-            "pretext_train.checkpoint_every=3", "pretext_train.batch_size=16"]  # fmt: skip
+    sets = [
+        "pretext_images=64",
+        "pretext_train.max_iter=3",
+        "pretext_train.stepsize=2",
+        "pretext_train.checkpoint_every=3",
+        "pretext_train.batch_size=16",
+    ]
     cfg = build("table1/single_frame/rgb", "smoke", sets)
     assert cfg.pretext and not build("table1/single_frame/flow", "smoke").pretext
     weights = task.pretrain(cfg, data, tmp_path)
@@ -341,8 +369,10 @@ def test_pretext_stage_initialises_the_rgb_single_frame_cnn(data, tmp_path):
     source.load_weights(str(weights))
     model, _ = task.train(
         dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_iter=1)),
-        data, tmp_path / "ckpt", pretext_weights=weights,
-    )  # fmt: skip
+        data,
+        tmp_path / "ckpt",
+        pretext_weights=weights,
+    )
     del model  # trained one step: compare a layer the step cannot have reached exactly
     fresh = task.build_model(cfg, 2, 56)
     from lrcn_tf.training import trainer

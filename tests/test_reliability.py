@@ -95,10 +95,14 @@ def test_table5_data_dir_is_read_only(tmp_path):
     mine = _user_folder(tmp_path)
     before = _snapshot(mine)
     proc = _run(
-        "reproduce.table5", f"--data_dir={mine}", "--preset=smoke", "--nocompare",
-        f"--output={tmp_path / 't5.csv'}", f"--workdir={tmp_path / 'runs'}",
+        "reproduce.table5",
+        f"--data_dir={mine}",
+        "--preset=smoke",
+        "--nocompare",
+        f"--output={tmp_path / 't5.csv'}",
+        f"--workdir={tmp_path / 'runs'}",
         env={"LRCN_DATA_DIR": str(tmp_path / "cache")},
-    )  # fmt: skip
+    )
     line = _one_error_line(proc)
     assert str(mine) in line and "not a prepared folder" in line and "synthetic_tacos" in line
     assert _snapshot(mine) == before
@@ -140,9 +144,13 @@ def test_table1_refuses_a_synthetic_folder_as_ucf101(tmp_path):
     syn = _fake_ucf101(tmp_path / "syn", "synthetic_ucf101")
     out = tmp_path / "t1.csv"
     proc = _run(
-        "reproduce.table1", "--dataset=ucf101", f"--data_dir={syn}", "--nocompare",
-        f"--output={out}", f"--workdir={tmp_path / 'runs'}",
-    )  # fmt: skip
+        "reproduce.table1",
+        "--dataset=ucf101",
+        f"--data_dir={syn}",
+        "--nocompare",
+        f"--output={out}",
+        f"--workdir={tmp_path / 'runs'}",
+    )
     line = _one_error_line(proc)
     assert "holds synthetic_ucf101" in line and "expected ucf101 for table1" in line
     assert not out.exists()
@@ -186,15 +194,24 @@ def test_concurrent_merges_keep_every_row(tmp_path):
     ],
 )
 def test_reproduce_user_errors_are_one_line(tmp_path, args, says):
-    proc = _run("reproduce.table1", "--nocompare", f"--output={tmp_path / 't.csv'}", *args,
-                env={"LRCN_DATA_DIR": str(tmp_path / "cache")})  # fmt: skip
+    proc = _run(
+        "reproduce.table1",
+        "--nocompare",
+        f"--output={tmp_path / 't.csv'}",
+        *args,
+        env={"LRCN_DATA_DIR": str(tmp_path / "cache")},
+    )
     assert says in _one_error_line(proc)
 
 
 def test_unwritable_output_is_found_before_any_work(tmp_path):
     (tmp_path / "file").write_text("not a folder")
-    proc = _run("reproduce.table1", "--nocompare", f"--output={tmp_path / 'file' / 't.csv'}",
-                env={"LRCN_DATA_DIR": str(tmp_path / "cache")})  # fmt: skip
+    proc = _run(
+        "reproduce.table1",
+        "--nocompare",
+        f"--output={tmp_path / 'file' / 't.csv'}",
+        env={"LRCN_DATA_DIR": str(tmp_path / "cache")},
+    )
     assert "--output" in _one_error_line(proc)
     assert not (tmp_path / "cache").exists()  # nothing generated
 
@@ -206,8 +223,9 @@ def test_compare_runs_from_another_folder_and_fails_loudly_without_expected(tmp_
     ok = _run("reproduce.compare", "--produced=", f"--output={tmp_path / 'c.csv'}", cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "table1 (paper" in ok.stdout
-    bad = _run("reproduce.compare", "--produced=", f"--expected={tmp_path / 'none.csv'}",
-               cwd=tmp_path)  # fmt: skip
+    bad = _run(
+        "reproduce.compare", "--produced=", f"--expected={tmp_path / 'none.csv'}", cwd=tmp_path
+    )
     assert "cannot read" in _one_error_line(bad)
 
 

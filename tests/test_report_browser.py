@@ -25,9 +25,12 @@ def test_report_renders_with_every_image_decoded_and_no_console_error(tmp_path):
         + "table5,lstm_enc_dec_crf_max,test,bleu4,synthetic_tacos,18.0,r3,smoke\n"
     )
     page, _ = write_report(
-        [csv], "results/expected.csv", html_path=tmp_path / "index.html",
-        markdown_path=tmp_path / "REPORT.md", workdir=tmp_path / "runs",
-    )  # fmt: skip
+        [csv],
+        "results/expected.csv",
+        html_path=tmp_path / "index.html",
+        markdown_path=tmp_path / "REPORT.md",
+        workdir=tmp_path / "runs",
+    )
     shot = tmp_path / "shot.png"
     result = check_page(page, screenshot=shot)
     assert result.ok, result

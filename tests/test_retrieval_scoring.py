@@ -17,9 +17,15 @@ CAPTIONS = [[3, 4, 5], [7, 2, 9, 11, 4, 6, 8], [12], [], [5, 5, 16, 2, 3], [1, 1
 def _decoder(num_layers=2, factored=True, seed=3):
     # A large init scale so that word probabilities differ a lot between images.
     return captioner.build_decoder(
-        V, D, num_layers=num_layers, factored=factored, embed_dim=8, hidden=12,
-        init_scale=0.4, seed=seed,
-    )  # fmt: skip
+        V,
+        D,
+        num_layers=num_layers,
+        factored=factored,
+        embed_dim=8,
+        hidden=12,
+        init_scale=0.4,
+        seed=seed,
+    )
 
 
 def _features(n=5, seed=0):
@@ -36,9 +42,11 @@ def _direct(decoder, captions, features, eos_term=False):
         words[c, :, 1 : len(ids) + 1] = ids  # [EOS, w1, .., wn]: the EOS-term step included
     cond = np.broadcast_to(features[None], (len(captions), *features.shape))
     logits = decoder(
-        {"cond": keras.ops.convert_to_tensor(cond.reshape(-1, D)),
-         "words": keras.ops.convert_to_tensor(words.reshape(-1, steps))}
-    )  # fmt: skip
+        {
+            "cond": keras.ops.convert_to_tensor(cond.reshape(-1, D)),
+            "words": keras.ops.convert_to_tensor(words.reshape(-1, steps)),
+        }
+    )
     logits = np.asarray(logits, np.float64).reshape(len(captions), len(features), steps, V)
     top = logits.max(-1, keepdims=True)
     log_p = logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
@@ -80,9 +88,13 @@ def test_matches_direct_per_pair_scores(num_layers, factored, method):
 def test_chunk_sizes_do_not_change_scores(caption_chunk, image_chunk):
     decoder, reference = _decoder_and_reference(2, True)
     got = caption_log_probs(
-        decoder, CAPTIONS, _features(), caption_chunk=caption_chunk, image_chunk=image_chunk,
+        decoder,
+        CAPTIONS,
+        _features(),
+        caption_chunk=caption_chunk,
+        image_chunk=image_chunk,
         progress=False,
-    )  # fmt: skip
+    )
     np.testing.assert_allclose(got, reference, atol=1e-4, rtol=0)
 
 

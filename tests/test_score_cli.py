@@ -76,10 +76,17 @@ def test_bad_input_exits_2_naming_file_and_entry(tmp_path, refs, preds, match):
 
 def test_missing_file_and_unknown_metric_exit_2(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "lrcn_tf.score", "--references=/nonexistent.json",
-         f"--predictions={tmp_path / 'p.json'}"],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "lrcn_tf.score",
+            "--references=/nonexistent.json",
+            f"--predictions={tmp_path / 'p.json'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "/nonexistent.json: cannot read" in proc.stderr
     proc = _run(tmp_path, REFS, PREDS, "--metrics=bleu,spice")
     assert proc.returncode == 2 and "spice" in proc.stderr

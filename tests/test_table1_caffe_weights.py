@@ -27,8 +27,9 @@ def upscaled(tmp_path_factory):
     from lrcn_tf.data.ucf101 import prepare, synthetic
 
     root = tmp_path_factory.mktemp("ucf")
-    spec = synthetic.SyntheticSpec(num_classes=12, num_groups=8, clips_per_group=(1, 1),
-                                   frames=(16, 18))  # fmt: skip
+    spec = synthetic.SyntheticSpec(
+        num_classes=12, num_groups=8, clips_per_group=(1, 1), frames=(16, 18)
+    )
     src, splits = synthetic.generate(root / "raw", spec, progress=False)
     lines = (splits / "classInd.txt").read_text().splitlines()
     dropped = lines[-1].split()[1]
@@ -65,14 +66,23 @@ def test_released_models_are_evaluated_end_to_end(upscaled, tmp_path):
     for name, fixture in FILES.items():
         shutil.copy(FIXTURES / f"{fixture}.caffemodel", weights / f"{name}.caffemodel")
     out = tmp_path / "table1_caffe.csv"
-    args = ["--weights=caffe", f"--weights_dir={weights}", "--dataset=ucf101",
-            f"--data_dir={upscaled}", f"--workdir={tmp_path}/runs", f"--output={out}"]  # fmt: skip
+    args = [
+        "--weights=caffe",
+        f"--weights_dir={weights}",
+        "--dataset=ucf101",
+        f"--data_dir={upscaled}",
+        f"--workdir={tmp_path}/runs",
+        f"--output={out}",
+    ]
     done = _run(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = list(csv.DictReader(out.open()))
     got = {(r["row"], r["metric"]) for r in rows}
-    assert got == {(m, k) for m in ("single_frame", "lrcn_fc6")
-                   for k in ("rgb", "flow", "fusion_half", "fusion_third")}  # fmt: skip
+    assert got == {
+        (m, k)
+        for m in ("single_frame", "lrcn_fc6")
+        for k in ("rgb", "flow", "fusion_half", "fusion_third")
+    }
     assert {r["weights"] for r in rows} == {"caffe"} and {r["setting"] for r in rows} == {"split1"}
     for r in rows:
         assert 0 <= float(r["value"]) <= 100

@@ -262,18 +262,27 @@ def test_cli_export_then_aggregate(tmp_path):
     kit = tmp_path / "kit"
     captions = ",".join(f"{m}={p}" for m, p in files.items())
     proc = _cli(
-        "--mode=export", f"--captions={captions}", f"--references={refs}",
-        f"--images={tmp_path / 'imgs'}", "--num_images=4", f"--out={kit}",
-    )  # fmt: skip
+        "--mode=export",
+        f"--captions={captions}",
+        f"--references={refs}",
+        f"--images={tmp_path / 'imgs'}",
+        "--num_images=4",
+        f"--out={kit}",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Wrote a ranking kit of 4 images x 4 descriptions" in proc.stdout
     rng = np.random.default_rng(4)
     forms = [_fill_form(kit, tmp_path / f"f{i}.csv", f"r{i}", rng) for i in range(2)]
     out = tmp_path / "table4.csv"
     proc = _cli(
-        "--mode=aggregate", f"--forms={forms[0]},{forms[1]}", f"--key={kit / 'key.json'}",
-        f"--output={out}", f"--workdir={tmp_path / 'runs'}", "--dataset=flickr30k", "--nocompare",
-    )  # fmt: skip
+        "--mode=aggregate",
+        f"--forms={forms[0]},{forms[1]}",
+        f"--key={kit / 'key.json'}",
+        f"--output={out}",
+        f"--workdir={tmp_path / 'runs'}",
+        "--dataset=flickr30k",
+        "--nocompare",
+    )
     assert proc.returncode == 0, proc.stderr
     rows = read_rows(out, ["table", "row", "setting", "metric", "dataset", "value", "run_id"])
     assert len(rows) == 4 * 3

@@ -95,10 +95,23 @@ def test_converter_from_annotation_tables(tmp_path):
     )
     (tmp_path / "splits.txt").write_text("s13-d21 train\ns14-d22 test\n")
     out = tmp_path / "tacos.jsonl"
-    cmd = [sys.executable, "-m", "lrcn_tf.data.tacos.convert", "--annotations",
-           str(tmp_path / "detailed.tsv"), "--level", "detailed", "--annotations",
-           str(tmp_path / "short.csv"), "--crf", str(tmp_path / "crf.jsonl"), "--splits",
-           str(tmp_path / "splits.txt"), "--out", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "lrcn_tf.data.tacos.convert",
+        "--annotations",
+        str(tmp_path / "detailed.tsv"),
+        "--level",
+        "detailed",
+        "--annotations",
+        str(tmp_path / "short.csv"),
+        "--crf",
+        str(tmp_path / "crf.jsonl"),
+        "--splits",
+        str(tmp_path / "splits.txt"),
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "columns skipped: annotator" in done.stdout

@@ -199,9 +199,16 @@ def hybrid_caffenet(
 
 
 def _caffenet_like(
-    input_shape, weights, dropout, include_top, classes, fc_units, name, lrn_first,
+    input_shape,
+    weights,
+    dropout,
+    include_top,
+    classes,
+    fc_units,
+    name,
+    lrn_first,
     filters=(96, 256, 384, 384, 256),
-):  # fmt: skip
+):
     f = tuple(filters)
     inp = keras.Input(tuple(input_shape), name="image")
 

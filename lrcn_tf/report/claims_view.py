@@ -138,8 +138,17 @@ def read_over_seeds(path) -> list[dict] | None:
         rows = list(csv.DictReader(Path(path).read_text().splitlines()))
     except OSError:
         return None
-    needed = {"dataset", "preset", "claim", "verdict", "seeds", "seeds_held", "margin_mean",
-              "margin_low", "margin_high"}  # fmt: skip
+    needed = {
+        "dataset",
+        "preset",
+        "claim",
+        "verdict",
+        "seeds",
+        "seeds_held",
+        "margin_mean",
+        "margin_low",
+        "margin_high",
+    }
     if not rows or not needed <= set(rows[0]):
         return None
     return rows

@@ -603,8 +603,12 @@ def released_model(cfg: Table1Config, widths: dict, size: int = 227) -> keras.Mo
     if cfg.is_lrcn:
         if "lstm_units" not in widths:
             raise ValueError(f"{cfg.model}: the caffemodel has no lstm1 layer")
-        kwargs.update(lstm_units=widths["lstm_units"], lstm_input_dropout=cfg.lstm_input_dropout,
-                      lstm_init=cfg.lstm_init, fc_dropout=cfg.dropout)  # fmt: skip
+        kwargs.update(
+            lstm_units=widths["lstm_units"],
+            lstm_input_dropout=cfg.lstm_input_dropout,
+            lstm_init=cfg.lstm_init,
+            fc_dropout=cfg.dropout,
+        )
     else:
         kwargs["dropout"] = cfg.dropout
     return models.build(cfg.model, (size, size, 3), widths["classes"], **kwargs)
@@ -625,8 +629,13 @@ def convert_released(cfg: Table1Config, caffemodel: str | Path, workdir: str | P
         stat = caffemodel.stat()
     except OSError as e:
         raise caffe.CaffeError(f"{caffemodel}: cannot read: {e.strerror or e}") from None
-    record = {"caffemodel": str(caffemodel.resolve()), "size": stat.st_size,
-              "mtime_ns": stat.st_mtime_ns, "model": cfg.model, "backbone": cfg.backbone}  # fmt: skip
+    record = {
+        "caffemodel": str(caffemodel.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "model": cfg.model,
+        "backbone": cfg.backbone,
+    }
     run = runtime.Run(workdir, "caffe", record)
     done, widths_file = run.path("converted.weights.h5"), run.path("widths.json")
     if done.exists() and widths_file.exists():
@@ -690,7 +699,18 @@ def run_released_row(
 
 # The config fields that make the test protocol (a released model has no training fields).
 _PROTOCOL = (
-    "model", "modality", "split", "crop_size", "input_scale", "channel_order", "test_crops",
-    "test_clip_length", "test_stride", "test_every_frame", "test_final_clip_twice",
-    "eval_per_video", "eval_batch_clips", *DEFECTS[2:],
-)  # fmt: skip
+    "model",
+    "modality",
+    "split",
+    "crop_size",
+    "input_scale",
+    "channel_order",
+    "test_crops",
+    "test_clip_length",
+    "test_stride",
+    "test_every_frame",
+    "test_final_clip_twice",
+    "eval_per_video",
+    "eval_batch_clips",
+    *DEFECTS[2:],
+)

@@ -132,9 +132,13 @@ def fit(
 
     # --- the compiled step ------------------------------------------------------------------
     train_step = make_train_step(
-        model, loss_fn, optimizer, loss_scale=loss_scale, preprocess=preprocess,
+        model,
+        loss_fn,
+        optimizer,
+        loss_scale=loss_scale,
+        preprocess=preprocess,
         strategy=strategy if distributed else None,
-    )  # fmt: skip
+    )
 
     # --- the loop ---------------------------------------------------------------------------
     writer = tf.summary.create_file_writer(str(worker_dir / "tensorboard"))

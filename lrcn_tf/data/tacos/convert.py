@@ -120,8 +120,16 @@ def read_annotations(
                 fail(f"fps {cell['fps']!r} is not a number")
         if not cell["video"] or not cell["sentence"]:
             fail("empty video or sentence")
-        rows.append({"video": cell["video"], "start": start, "end": end, "level": lv,
-                     "fps": rate, "sentence": cell["sentence"]})  # fmt: skip
+        rows.append(
+            {
+                "video": cell["video"],
+                "start": start,
+                "end": end,
+                "level": lv,
+                "fps": rate,
+                "sentence": cell["sentence"],
+            }
+        )
     return rows, skipped
 
 
@@ -198,9 +206,17 @@ def convert(
         if outputs is None:
             summary["no_crf"] += 1
             continue
-        line = {"id": f"{video}:{start}-{end}:{level}", "video": video, "start": start,
-                "end": end, "frames": [start, end], "level": level, "split": splits[video],
-                "crf": outputs["crf"], "sentences": seg["sentences"]}  # fmt: skip
+        line = {
+            "id": f"{video}:{start}-{end}:{level}",
+            "video": video,
+            "start": start,
+            "end": end,
+            "frames": [start, end],
+            "level": level,
+            "split": splits[video],
+            "crf": outputs["crf"],
+            "sentences": seg["sentences"],
+        }
         if seg["fps"] is not None:
             line["fps"] = seg["fps"]
         if "gold" in outputs:
@@ -246,8 +262,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     tmp.replace(out)
     for path, cols in skipped.items():
         print(f"note: {path}: columns skipped: {', '.join(cols)}")
-    print(f"wrote {out}: segments {summary['written']}; skipped: {summary['no_crf']} without "
-          f"CRF outputs, {summary['no_split']} of videos without a split")  # fmt: skip
+    print(
+        f"wrote {out}: segments {summary['written']}; skipped: {summary['no_crf']} without "
+        f"CRF outputs, {summary['no_split']} of videos without a split"
+    )
     return 0 if summary["written"] else 2
 
 

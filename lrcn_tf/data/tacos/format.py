@@ -243,8 +243,19 @@ def _parse_segment(obj: dict, labels: dict[str, tuple[str, ...]], fail) -> Segme
         ):
             fail(f"'frames' must be [first, last], whole numbers, first <= last; got {frames!r}")
         frames = (frames[0], frames[1])
-    return Segment(seg_id, video, start, end, obj["split"], dists, tuple(sentences), gold,
-                   level, None if fps is None else float(fps), frames)  # fmt: skip
+    return Segment(
+        seg_id,
+        video,
+        start,
+        end,
+        obj["split"],
+        dists,
+        tuple(sentences),
+        gold,
+        level,
+        None if fps is None else float(fps),
+        frames,
+    )
 
 
 def _parse_distribution(values, slot: str, size: int, fail) -> np.ndarray:
