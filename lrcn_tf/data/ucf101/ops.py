@@ -20,19 +20,6 @@ RGB_MEAN = (123.68, 116.779, 103.939)
 RGB_MEAN_DEFECT = (128.68, 116.779, 103.939)  # the original Python data layer's red mean
 FLOW_MEAN = (128.0, 128.0, 128.0)
 AUTOTUNE = tf.data.AUTOTUNE
-DECODERS = ("simplejpeg", "opencv", "tf")
-# TF's default IDCT is INTEGER_FAST (off by up to 4 levels); the accurate one decodes exactly
-# as libjpeg-turbo in OpenCV and simplejpeg does, so all decoders give the same pixels.
-DCT = "INTEGER_ACCURATE"
-
-
-def imdecode_rgb(buf, bgr: bool = False) -> np.ndarray | None:
-    """cv2.imdecode of a JPEG buffer (bytes-like) straight to RGB (OpenCV >= 4.10), or BGR;
-    None if it does not decode."""
-    buf = np.frombuffer(buf, np.uint8)
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR if bgr else cv2.IMREAD_COLOR_RGB)
-
-
 _SCRATCH = threading.local()
 
 
@@ -68,9 +55,6 @@ def _scratch(size: int) -> np.ndarray:
     return scratch
 
 
-_HOST_DECODERS = {"simplejpeg": decode_rgb_reused, "opencv": imdecode_rgb}
-
-
 def means(modality: str, caffe_red_mean: bool) -> tuple[float, float, float]:
     if modality == "flow":
         return FLOW_MEAN
@@ -93,11 +77,9 @@ def mirror(x, modality: str):
 class ShardSource:
     """The prepared folder's records for one split and subset, and a name -> index table."""
 
-    def __init__(self, data_dir, split: int, subset: str, modality: str, decoder: str):
+    def __init__(self, data_dir, split: int, subset: str, modality: str):
         if modality not in ("rgb", "flow"):
             raise ValueError(f"modality {modality!r}: use 'rgb' or 'flow'")
-        if decoder not in DECODERS:
-            raise ValueError(f"decoder {decoder!r}: use one of {DECODERS}")
         self.info = ucf101.load_info(data_dir)
         if modality == "flow" and self.info.flow == "none":
             raise ValueError(f"{data_dir} was prepared with --flow none; no flow images")
@@ -221,9 +203,9 @@ class OutputBuffers:
             return view
 
 
-def _frames(index, videos, frames, params, crop: int, squash: bool, decoder: str):
-    """Decodes clips frame by frame with `decoder` ("simplejpeg" or "opencv"), reading each
-    JPEG where it lies in its shard (`index`, a ucf101_index.FrameIndex).
+def _frames(index, videos, frames, params, crop: int, squash: bool):
+    """Decodes clips frame by frame with simplejpeg, reading each JPEG where it lies in its
+    shard (`index`, a ucf101_index.FrameIndex).
 
     Yields (clip, frame, rows, mirrored): `rows` is the crop window (or, for the squash
     defect, the whole frame resized) as uint8 [crop, 3 * crop], one row of bytes per pixel
@@ -245,7 +227,7 @@ def _frames(index, videos, frames, params, crop: int, squash: bool, decoder: str
                 f"{index.where(video, int(frames[i][0]))}: {h}x{w} pixels, too small for a "
                 f"{crop}x{crop} crop at ({y}, {x})"
             )
-        if decoder == "simplejpeg" and not squash:
+        if not squash:
             scratch, colorspace = _scratch(h * w * 3), "BGR" if flip else "RGB"
             window = scratch[: h * w * 3].reshape(h, 3 * w)[y : y + crop, 3 * x : 3 * (x + crop)]
             for k, (begin, end) in enumerate(spans):
@@ -257,9 +239,8 @@ def _frames(index, videos, frames, params, crop: int, squash: bool, decoder: str
                     raise _bad_frame(index, video, int(frames[i][k]), img, (h, w))
                 yield i, k, window, flip
             continue
-        decode = _HOST_DECODERS[decoder]
-        for k, (begin, end) in enumerate(spans):
-            img = decode(data[begin:end], flip)
+        for k, (begin, end) in enumerate(spans):  # the squash defect: whole frames
+            img = decode_rgb_reused(data[begin:end], flip)
             if img is None or img.shape[0] != h or img.shape[1] != w:
                 raise _bad_frame(index, video, int(frames[i][k]), img, (h, w))
             if squash and not flip:  # the original's defect: resize the whole frame
@@ -282,7 +263,7 @@ def _mirror(rows, dst=None):
     return cv2.flip(rows, 1, dst=dst)
 
 
-def _clips_uint8(index, videos, frames, params, crop, flow, squash, empty, decoder):
+def _clips_uint8(index, videos, frames, params, crop, flow, squash, empty):
     """Clips (videos [B], frame numbers [B, T], each clip's (y, x, mirrored) [B, 3]) -> uint8
     [B, T, crop, crop, 3]: cropped
     and mirrored (flow x = 255 - x when mirrored); the mean is subtracted later, on the
@@ -290,7 +271,7 @@ def _clips_uint8(index, videos, frames, params, crop, flow, squash, empty, decod
     out = empty((*frames.shape, crop, crop, 3), np.uint8)
     rows_out = out.reshape(*frames.shape, crop, 3 * crop)
     invert_x = (255.0, 0.0, 0.0, 0.0)  # |x - 255| = 255 - x; |v - 0| = v
-    for i, k, rows, flip in _frames(index, videos, frames, params, crop, squash, decoder):
+    for i, k, rows, flip in _frames(index, videos, frames, params, crop, squash):
         if flip:
             _mirror(rows, rows_out[i, k])
             if flow:
@@ -300,7 +281,7 @@ def _clips_uint8(index, videos, frames, params, crop, flow, squash, empty, decod
     return out
 
 
-def _clips_float(index, videos, frames, params, crop, flow, squash, mean, scale, empty, decoder):
+def _clips_float(index, videos, frames, params, crop, flow, squash, mean, scale, empty):
     """The clips of `_clips_uint8` -> float32 [B, T, crop, crop, 3], mean subtracted, scaled.
 
     Each frame is cropped, mirrored and mean-subtracted right after decoding, while it is
@@ -313,7 +294,7 @@ def _clips_float(index, videos, frames, params, crop, flow, squash, mean, scale,
     sub_flip = (127.0, *sub[1:]) if flow else sub
     mul = (scale, scale, scale, 0.0)
     mul_flip = (-scale, scale, scale, 0.0) if flow else mul
-    for i, k, rows, flip in _frames(index, videos, frames, params, crop, squash, decoder):
+    for i, k, rows, flip in _frames(index, videos, frames, params, crop, squash):
         view = (_mirror(rows) if flip else rows).reshape(crop, crop, 3)
         dst = out[i, k]
         cv2.subtract(view, sub_flip if flip else sub, dst=dst, dtype=cv2.CV_32F)
@@ -333,38 +314,34 @@ def decode_clips_host(
     mean,
     scale,
     normalised=True,
-    decoder="simplejpeg",
 ):
-    """A batch of clips decoded in Python by `decoder` ("simplejpeg" or "opencv"; the same
-    pixels), their JPEGs read where they lie in the shards (`index`, a FrameIndex): videos
-    int32 [B], frame numbers int32 [B, T], crops [B, 3] -> [B, T, c, c, 3], float32
-    mean-subtracted and scaled, or (normalised=False) uint8 for `normalise` to finish on the
-    accelerator.
+    """A batch of clips decoded in Python by simplejpeg, their JPEGs read where they lie in
+    the shards (`index`, a FrameIndex): videos int32 [B], frame numbers int32 [B, T], crops
+    [B, 3] -> [B, T, c, c, 3], float32 mean-subtracted and scaled, or (normalised=False)
+    uint8 for `normalise` to finish on the accelerator.
 
-    One tf.numpy_function call per batch keeps the per-frame overhead small; both decoders
-    (libjpeg-turbo with SIMD) release the GIL, so batches decode in parallel. The function
+    One tf.numpy_function call per batch keeps the per-frame overhead small; the decoder
+    (libjpeg-turbo with SIMD) releases the GIL, so batches decode in parallel. The function
     only reads finished shard files, so it is declared stateless and iterators that use it
     can be checkpointed.
     """
-    if decoder not in _HOST_DECODERS:
-        raise ValueError(f"decoder {decoder!r}: use one of {sorted(_HOST_DECODERS)}")
     flow, empty = modality == "flow", OutputBuffers().empty
     if normalised:
         mean = np.asarray(mean, np.float32)
 
         def fn(v, f, p):
-            return _clips_float(index, v, f, p, crop, flow, squash, mean, scale, empty, decoder)
+            return _clips_float(index, v, f, p, crop, flow, squash, mean, scale, empty)
     else:
 
         def fn(v, f, p):
-            return _clips_uint8(index, v, f, p, crop, flow, squash, empty, decoder)
+            return _clips_uint8(index, v, f, p, crop, flow, squash, empty)
 
     dtype = tf.float32 if normalised else tf.uint8
     out = tf.numpy_function(fn, [videos, frames, params], dtype, stateful=False)
     return tf.ensure_shape(out, [*frames.shape, crop, crop, 3])
 
 
-def _clips_whole(index, videos, frames, hw, empty, decoder):
+def _clips_whole(index, videos, frames, hw, empty):
     """Clips (videos [B], frame numbers [B, T]) -> their whole frames, uint8 [B, T, H, W, 3]
     (hw = (H, W), every video's size): each frame decoded straight into the output, so the
     host does nothing else per frame (crop and mirror follow on the accelerator)."""
@@ -375,64 +352,26 @@ def _clips_whole(index, videos, frames, hw, empty, decoder):
     j = 0
     for i, (data, spans) in enumerate(zip(datas, clip_spans)):
         for k, (begin, end) in enumerate(spans):
-            if decoder == "simplejpeg":
-                try:
-                    img = simplejpeg.decode_jpeg(data[begin:end], "RGB", buffer=flat[j])
-                except ValueError:  # not a JPEG, or larger than H x W: find out which
-                    img = decode_rgb_reused(data[begin:end])
-            else:
-                img = _HOST_DECODERS[decoder](data[begin:end])
+            try:
+                img = simplejpeg.decode_jpeg(data[begin:end], "RGB", buffer=flat[j])
+            except ValueError:  # not a JPEG, or larger than H x W: find out which
+                img = decode_rgb_reused(data[begin:end])
             if img is None or img.shape[0] != h or img.shape[1] != w:
                 raise _bad_frame(index, int(videos[i]), int(frames[i][k]), img, (h, w))
-            if decoder != "simplejpeg":  # simplejpeg decoded into the batch already
-                flat[j] = img.reshape(-1)
             j += 1
     return out
 
 
-def decode_whole_host(index, videos, frames, hw, decoder="simplejpeg"):
-    """A batch of clips' whole frames, decoded in Python by `decoder` ("simplejpeg" or
-    "opencv"): videos int32 [B], frame numbers int32 [B, T] -> uint8 [B, T, H, W, 3]."""
-    if decoder not in _HOST_DECODERS:
-        raise ValueError(f"decoder {decoder!r}: use one of {sorted(_HOST_DECODERS)}")
+def decode_whole_host(index, videos, frames, hw):
+    """A batch of clips' whole frames, decoded in Python by simplejpeg straight into the
+    batch: videos int32 [B], frame numbers int32 [B, T] -> uint8 [B, T, H, W, 3]."""
     empty = OutputBuffers().empty
 
     def fn(v, f):
-        return _clips_whole(index, v, f, hw, empty, decoder)
+        return _clips_whole(index, v, f, hw, empty)
 
     out = tf.numpy_function(fn, [videos, frames], tf.uint8, stateful=False)
     return tf.ensure_shape(out, [*frames.shape, *hw, 3])
-
-
-def read_clips(index, videos, frames):
-    """The JPEGs of clips, read where they lie in the shards: videos int32 [B], frame numbers
-    int32 [B, T] -> string [B, T] (for the graph-only decoder)."""
-    out = tf.numpy_function(index.jpegs, [videos, frames], tf.string, stateful=False)
-    return tf.ensure_shape(out, frames.shape)
-
-
-def decode_clip_tf(jpegs, params, crop: int, modality: str, squash: bool):
-    """One clip with TF ops only: [T] strings, [3] -> uint8 [T, crop, crop, 3]."""
-    count, flip = jpegs.shape[0], params[2] > 0
-
-    def cropped():  # decode_and_crop_jpeg decodes only the window's blocks
-        window = tf.stack([params[0], params[1], crop, crop])
-        return tf.stack(
-            [
-                tf.io.decode_and_crop_jpeg(jpegs[i], window, channels=3, dct_method=DCT)
-                for i in range(count)
-            ]
-        )
-
-    def squashed():
-        full = tf.stack(
-            [tf.io.decode_jpeg(jpegs[i], channels=3, dct_method=DCT) for i in range(count)]
-        )
-        return tf.cast(tf.round(tf.image.resize(full, [crop, crop])), tf.uint8)
-
-    clip = tf.cond(flip, cropped, squashed) if squash else cropped()
-    clip = tf.cond(flip, lambda: mirror(clip, modality), lambda: clip)
-    return tf.ensure_shape(clip, [count, crop, crop, 3])
 
 
 def _decode_all(jpegs, decode) -> np.ndarray:
@@ -451,17 +390,12 @@ def _decode_all(jpegs, decode) -> np.ndarray:
     return out
 
 
-def decode_video(jpegs, decoder: str):
-    """All frames of a video: [N] strings -> uint8 [N, H, W, 3]."""
-    if decoder in _HOST_DECODERS:
-        decode = _HOST_DECODERS[decoder]
-        out = tf.numpy_function(lambda j: _decode_all(j, decode), [jpegs], tf.uint8, stateful=False)
-        return tf.ensure_shape(out, [None, None, None, 3])
-    return tf.map_fn(
-        lambda j: tf.io.decode_jpeg(j, channels=3, dct_method=DCT),
-        jpegs,
-        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+def decode_video(jpegs):
+    """All frames of a video (simplejpeg): [N] strings -> uint8 [N, H, W, 3]."""
+    out = tf.numpy_function(
+        lambda j: _decode_all(j, decode_rgb_reused), [jpegs], tf.uint8, stateful=False
     )
+    return tf.ensure_shape(out, [None, None, None, 3])
 
 
 def clip_starts_tf(n, clip_length: int, stride: int, final_clip_twice: bool = False):

@@ -11,8 +11,8 @@ Recipe (reference/original_recipes.md, Activity recognition):
 Training reads and decodes only the JPEGs a clip uses: each pass shuffles the split's video
 numbers, a batch of them draws its starts, crops and mirrors in the graph, and the frames'
 JPEGs are read where they lie in the shard files (ucf101_index.FrameIndex, memory-mapped; no
-whole-video records are read or parsed). With the host decoders (simplejpeg, the default, or
-OpenCV) a whole batch is decoded per call (ucf101_ops.decode_clips_host) into reused,
+whole-video records are read or parsed). simplejpeg decodes a whole batch per call
+(ucf101_ops.decode_clips_host, or decode_whole_host for Table 1's path) into reused,
 aligned buffers that TensorFlow takes without a copy; batches are decoded in parallel
 (autotuned) and two are prefetched. The test clips read whole records with a parallel
 interleave, since every frame is used.
@@ -136,7 +136,6 @@ def _training(
     scale,
     squash,
     caffe_red_mean,
-    decoder,
     mirror=True,
     normalised=True,
     crop_on_host=True,
@@ -149,7 +148,6 @@ def _training(
     """
     if not crop_on_host:
         bad = {"normalised=True": normalised, "crop_only_when_mirroring=True": squash}
-        bad["decoder='tf'"] = decoder == "tf"
         if any(bad.values()):
             raise ValueError(
                 f"crop_on_host=False (uint8 whole frames, cropped by `crop_and_normalise` on "
@@ -182,11 +180,9 @@ def _training(
         if not mirror:  # clear the mirror flag (column 2 of the crop parameters)
             params = params * tf.constant([1, 1, 0], params.dtype)
         if not crop_on_host:
-            return ops.decode_whole_host(index, v, frames, sizes[0], decoder), params, labels
-        if decoder == "tf":
-            return ops.read_clips(index, v, frames), params, labels
+            return ops.decode_whole_host(index, v, frames, sizes[0]), params, labels
         x = ops.decode_clips_host(
-            index, v, frames, params, crop, src.modality, squash, mean, scale, normalised, decoder
+            index, v, frames, params, crop, src.modality, squash, mean, scale, normalised
         )
         return x, labels
 
@@ -199,19 +195,6 @@ def _training(
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=True).enumerate()
     ds = ds.map(draw, num_parallel_calls=AUTOTUNE)
-    if decoder == "tf":
-        ds = (
-            ds.unbatch()
-            .map(
-                lambda j, p, y: (ops.decode_clip_tf(j, p, crop, src.modality, squash), y),
-                num_parallel_calls=AUTOTUNE,
-            )
-            .batch(batch_size)
-        )
-        if normalised:
-            ds = ds.map(
-                lambda x, y: (ops.normalise(x, mean, scale), y), num_parallel_calls=AUTOTUNE
-            )
     return ds.prefetch(PREFETCH)
 
 
@@ -228,7 +211,6 @@ def train_clips(
     scale: float = 1.0,
     crop_only_when_mirroring: bool = False,
     caffe_red_mean: bool = False,
-    decoder: str = "simplejpeg",
     mirror: bool = True,
     normalised: bool = True,
     crop_on_host: bool = True,
@@ -251,9 +233,6 @@ def train_clips(
       scale: multiplies the mean-subtracted values (1.0 = the original range).
       crop_only_when_mirroring: reproduce the original's defect (squash unmirrored clips).
       caffe_red_mean: reproduce the original Python layer's red mean of 128.68.
-      decoder: "simplejpeg" (libjpeg-turbo into reused memory, a batch per call; the
-        fastest here), "opencv" (cv2.imdecode; the same pixels) or "tf"
-        (tf.io.decode_and_crop_jpeg, graph ops only).
       mirror: the recipe's random mirror (p = 0.5). Turn it off only for data whose classes
         are not mirror-invariant (synthetic_ucf101 has mirror-image class pairs).
       normalised: True: float32, mean subtracted and scaled on the host. False: the same
@@ -271,7 +250,7 @@ def train_clips(
       crop_on_host=False, of (uint8 [B, T, H, W, 3], int32 crops [B, 3] = (y, x, mirrored),
       int32 [B]).
     """
-    src = ops.ShardSource(data_dir, split, "train", modality, decoder)
+    src = ops.ShardSource(data_dir, split, "train", modality)
     crop = crop_size or src.info.crop_size
 
     def sample(r, u):
@@ -291,7 +270,6 @@ def train_clips(
         scale=scale,
         squash=crop_only_when_mirroring,
         caffe_red_mean=caffe_red_mean,
-        decoder=decoder,
         mirror=mirror,
         normalised=normalised,
         crop_on_host=crop_on_host,
@@ -311,7 +289,6 @@ def train_frames(
     frames_per_video: int = 1,
     crop_only_when_mirroring: bool = False,
     caffe_red_mean: bool = False,
-    decoder: str = "simplejpeg",
     mirror: bool = True,
     normalised: bool = True,
     crop_on_host: bool = True,
@@ -325,7 +302,7 @@ def train_frames(
       Dataset of (float32 or uint8 [B, crop, crop, 3], int32 [B]); with crop_on_host=False,
       of (uint8 [B, H, W, 3], int32 crops [B, 3], int32 [B]).
     """
-    src = ops.ShardSource(data_dir, split, "train", modality, decoder)
+    src = ops.ShardSource(data_dir, split, "train", modality)
     crop = crop_size or src.info.crop_size
     if frames_per_video < 1:
         raise ValueError(f"frames_per_video {frames_per_video}: must be >= 1")
@@ -346,7 +323,6 @@ def train_frames(
         scale=scale,
         squash=crop_only_when_mirroring,
         caffe_red_mean=caffe_red_mean,
-        decoder=decoder,
         mirror=mirror,
         normalised=normalised,
         crop_on_host=crop_on_host,
@@ -367,7 +343,6 @@ def test_clips(
     per_video: bool = False,
     scale: float = 1.0,
     caffe_red_mean: bool = False,
-    decoder: str = "simplejpeg",
     mirror: bool = True,
     final_clip_twice: bool = False,
     unsorted_frames: bool = False,
@@ -376,7 +351,7 @@ def test_clips(
     """The test protocol's clips of one split (in shard order), each with its video's index.
 
     Args:
-      data_dir, split, modality, crop_size, scale, caffe_red_mean, decoder: as in `train_clips`.
+      data_dir, split, modality, crop_size, scale, caffe_red_mean: as in `train_clips`.
       clip_length, stride: clips start every `stride` frames; the last clip ends at the
         video's last frame (`test_clip_starts`). clip_length=1, stride=1: every frame once
         (the original single-frame test).
@@ -406,14 +381,14 @@ def test_clips(
         raise ValueError(f"flow_mirror {flow_mirror!r}: use one of {FLOW_MIRROR}")
     if flow_mirror == "script" and (clip_length, stride) != (1, 1):
         raise ValueError("flow_mirror='script' is the single-frame test's: clip_length=1, stride=1")
-    src = ops.ShardSource(data_dir, split, "test", modality, decoder)
+    src = ops.ShardSource(data_dir, split, "test", modality)
     crop = crop_size or src.info.crop_size
     mean = ops.means(modality, caffe_red_mean)
     num_crops = 1 if crops == "center" else 10
     script_invert = flow_mirror == "script" and modality == "flow" and crops == "ten"
 
     def decode(r):
-        frames = ops.decode_video(r["jpegs"], decoder)  # every frame is in some clip
+        frames = ops.decode_video(r["jpegs"])  # every frame is in some clip
         n = tf.shape(frames)[0]
         if unsorted_frames:
             u = tf.random.stateless_uniform([n], tf.stack([UNSORTED_SEED, r["index"]]))
