@@ -282,24 +282,13 @@ def _clips_uint8(index, videos, frames, params, crop, flow, squash, empty):
 
 
 def _clips_float(index, videos, frames, params, crop, flow, squash, mean, scale, empty):
-    """The clips of `_clips_uint8` -> float32 [B, T, crop, crop, 3], mean subtracted, scaled.
-
-    Each frame is cropped, mirrored and mean-subtracted right after decoding, while it is
-    still in the cache, with OpenCV's vectorised ops: numpy's strided copies and a
-    separate float pass over the batch each cost about as much as the decoding.
-    """
-    out = empty((*frames.shape, crop, crop, 3), np.float32)
-    sub = (*(float(m) for m in mean), 0.0)
-    # A mirrored flow image has x -> -x, i.e. 255 - x: (255 - x) - 128 = -(x - 127).
-    sub_flip = (127.0, *sub[1:]) if flow else sub
-    mul = (scale, scale, scale, 0.0)
-    mul_flip = (-scale, scale, scale, 0.0) if flow else mul
-    for i, k, rows, flip in _frames(index, videos, frames, params, crop, squash):
-        view = (_mirror(rows) if flip else rows).reshape(crop, crop, 3)
-        dst = out[i, k]
-        cv2.subtract(view, sub_flip if flip else sub, dst=dst, dtype=cv2.CV_32F)
-        if (flip and flow) or scale != 1.0:
-            cv2.multiply(dst, mul_flip if flip else mul, dst=dst)
+    """The clips of `_clips_uint8` -> float32, mean subtracted and scaled on the host: the
+    same values as `normalise` gives on the accelerator (float32 arithmetic throughout)."""
+    clips = _clips_uint8(index, videos, frames, params, crop, flow, squash, np.empty)
+    out = empty(clips.shape, np.float32)
+    np.subtract(clips, mean, out=out, dtype=np.float32)
+    if scale != 1.0:
+        np.multiply(out, np.float32(scale), out=out)
     return out
 
 
