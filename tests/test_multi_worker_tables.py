@@ -7,7 +7,7 @@ TF_CONFIG as on two machines, sharing the run folders and the data cache.
 - Killing a worker mid-training and starting both again resumes from the chief's checkpoint.
 
 Slow (opt in with -m slow): every worker process starts TensorFlow and the gRPC
-collectives, and the test launches nine processes: about 6 minutes on 2 shared cores.
+collectives, and the tests launch eight processes: about 5 minutes on 2 shared cores.
 """
 
 import csv
@@ -113,8 +113,33 @@ def _only_chief_wrote(workdir: Path, logs: list[str], table: str):
     assert not list(workdir.rglob("*.tmp"))
 
 
-def test_two_workers_train_table1_and_table5_rows_as_one_process(tmp_path):
-    cache = tmp_path / "cache"  # one data cache, made by the first (single) run
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One embedded-data cache for the module (made by the first run that needs it)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def _weights(keras_file: Path) -> dict:
+    """The arrays of a saved .keras model (its model.weights.h5), by their path inside it."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(keras_file) as z:
+        blob = io.BytesIO(z.read("model.weights.h5"))
+    out = {}
+
+    def keep(name, item):
+        if isinstance(item, h5py.Dataset):
+            out[name] = item[()]
+
+    with h5py.File(blob, "r") as f:
+        f.visititems(keep)
+    return out
+
+
+def test_two_workers_train_table1_and_table5_rows_as_one_process(tmp_path, cache):
     one = _single(TABLE1 + ["--set=train.max_iter=30"], tmp_path, cache, "t1-one")
     two, logs = _two(TABLE1 + ["--set=train.max_iter=30"], tmp_path, cache, "t1-two")
     _only_chief_wrote(two, logs, "table1")
@@ -137,19 +162,22 @@ def test_two_workers_train_table1_and_table5_rows_as_one_process(tmp_path):
     _only_chief_wrote(two, logs, "table5")
     la = _losses(next(one.glob("table5-*")))
     lb = _losses(next(two.glob("table5-*")))
+    wa = _weights(next(one.glob("table5-*/final.keras")))
+    wb = _weights(next(two.glob("table5-*/final.keras")))
+    assert wa.keys() == wb.keys() and len(wa) > 3
+    diff = max(float(np.abs(wa[k] - wb[k]).max()) for k in wa)
     [a], [b] = _rows(one), _rows(two)
     print(
         f"table5 crf_prob, 200 steps: largest relative loss difference "
-        f"{float(np.max(np.abs(la[:, 1] - lb[:, 1]) / la[:, 1])):.1e}; "
-        f"BLEU-4 {a['value']} (1 process) vs {b['value']} (2 workers)"
+        f"{float(np.max(np.abs(la[:, 1] - lb[:, 1]) / la[:, 1])):.1e}, largest weight "
+        f"difference {diff:.1e}; BLEU-4 {a['value']} (1 process) vs {b['value']} (2 workers)"
     )
     np.testing.assert_array_equal(la[:, 0], lb[:, 0])
     np.testing.assert_allclose(la[:, 1], lb[:, 1], rtol=1e-4)
-    assert abs(float(a["value"]) - float(b["value"])) <= 0.5
+    assert diff < 1e-3
 
 
-def test_a_killed_worker_resumes_from_the_chiefs_checkpoint(tmp_path):
-    cache = tmp_path / "cache"
+def test_a_killed_worker_resumes_from_the_chiefs_checkpoint(tmp_path, cache):
     args = TABLE1 + ["--set=train.max_iter=300", "--set=train.checkpoint_every=10"]
     ports, logs = _ports(2), [tmp_path / f"killed-{i}.log" for i in range(2)]
     procs = [_launch(args, tmp_path / "runs", cache, logs[i], (i, ports)) for i in range(2)]
@@ -180,6 +208,6 @@ def test_a_killed_worker_resumes_from_the_chiefs_checkpoint(tmp_path):
     log = (ckpt_dir.parent / "log.txt").read_text()
     print(f"\nkilled after the chief's checkpoint of step {killed_at}; restarted: {log[-200:]}")
     assert f"trained to step 300 (resumed from {killed_at})" in log
-    assert "trained to step" not in log.split(f"(resumed from {killed_at})")[0].split("\n")[-1]
+    assert log.count("trained to step") == 1  # the killed run never got there
     _only_chief_wrote(runs, texts, "table1")
     assert len(_rows(runs)) == 1
