@@ -109,11 +109,12 @@ def test_mismatched_files_are_named_before_anything_is_written(weights_dir, tmp_
     out, runs = tmp_path / "t3.csv", tmp_path / "runs"
     vocab = weights_dir / "vocabulary.txt"
     caffemodel = weights_dir / CAFFEMODEL
-    # The vocabulary does not fit the net's predict layer (30 = 29 words + <EOS>).
+    # The vocabulary does not fit the net's predict layer (one word short).
     lines = vocab.read_text().splitlines()
     vocab.write_text("".join(w + "\n" for w in lines[:-1]))
     done = _run(f"--weights_dir={weights_dir}", f"--output={out}", f"--workdir={runs}")
-    _one_error(done, str(vocab), "28 words + <EOS> = 29", "30 outputs")
+    n = len(lines) - 1
+    _one_error(done, str(vocab), f"{n} words + <EOS> = {n + 1}", f"{n + 2} outputs")
     assert not out.exists() and not list(runs.glob("*"))
     vocab.write_text("".join(w + "\n" for w in lines[1:] + ["x"]))
     with pytest.raises(ValueError, match=r"vocabulary.txt:1: .*starts with '<unk>'"):
