@@ -153,7 +153,7 @@ def _released_files() -> tuple[Path, Path, dict[str, Path]]:
         if caffemodel is None:
             raise app.UsageError(f"--caffemodel {given}: no such file (in {folder} or as a path)")
     else:
-        found = sorted(folder.glob("*.caffemodel"))
+        found = sorted(p for p in folder.glob("*.caffemodel") if p.is_file())
         if not found:
             raise app.UsageError(
                 f"--weights_dir {folder}: no .caffemodel file (the authors' captioner, e.g. "
