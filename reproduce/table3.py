@@ -235,6 +235,8 @@ def main(argv: list[str]) -> int:
     del argv
     start = time.time()
     if FLAGS.weights == "caffe":
+        if FLAGS.strategy == "multi_worker":
+            raise app.UsageError("--weights caffe evaluates only: run it on one machine")
         if not FLAGS["output"].present:
             FLAGS.output = "results/table3_caffe.csv"  # not mixed with trained rows
         if not FLAGS["dataset"].present:
