@@ -6,6 +6,8 @@ r"""Table 3: image description, LRCN captions vs the 1-NN fc7 / fc8 baselines, B
     python -m reproduce.table3 --dataset flickr30k --data_dir DIR --preset paper \
         --set encoder.weights=caffenet.npz
     python -m reproduce.table3 --variant 4f --beam_size 5        # other LRCN variant, decoding
+    python -m reproduce.table3 --weights caffe --weights_dir W   # the authors' COCO captioner
+    python -m reproduce.table3 --weights caffe --weights_dir W --dataset coco2014 --data_dir DIR
 
 Hardware and time: with no `--data_dir` the embedded dataset (750 generated 64x64 images,
 five captions each) is generated and prepared on first use (about 10 s); the default preset
@@ -23,6 +25,13 @@ results/table3_samples_<dataset>.html. Rerunning resumes killed training and reu
 trained model; changing only decoding flags decodes the same model again. The claims
 t3_lrcn_beats_nn and t3_fc7_beats_fc8 are printed at the end. Golden rows for the embedded
 data with `--preset smoke` are in results/expected.csv.
+
+`--weights caffe --weights_dir W` trains nothing: it evaluates the authors' COCO captioner
+(W holds one `*.caffemodel`, or name it with `--caffemodel`, and the `vocabulary.txt` written
+with its training data; docs/parity.md) with the paper preset's test protocol (CaffeNet fc8 of
+the centre 227 crop, greedy decoding up to 50 words), on synthetic_coco2014 unless `--dataset`
+says otherwise. The caffemodel is converted once into `<workdir>/caffe-<hash>`; the LRCN rows
+(no baselines) go to results/table3_caffe.csv with `weights=caffe`, preset paper.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ import json
 import time
 from pathlib import Path
 
-from absl import flags
+from absl import app, flags
 
 from lrcn_tf import cli, configs, runtime
 from lrcn_tf.configs.table3 import VARIANTS
@@ -40,6 +49,15 @@ from lrcn_tf.tasks.base import Data
 from reproduce import common
 
 FLAGS = flags.FLAGS
+# What --weights_dir holds besides the caffemodel (docs/parity.md): the vocabulary the authors'
+# coco_to_hdf5_data.py dumped (one word a line, `<unk>` first; captioner.py puts `<EOS>` before
+# it) and, optionally, the two deploy nets captioner.py runs, then checked to compute what the
+# project's nets compute.
+CAFFE_VOCABULARY = "vocabulary.txt"
+CAFFE_PROTOTXTS = {
+    "language": "lrcn_word_to_preds.deploy.prototxt",
+    "image": "deploy.prototxt",  # the authors used models/bvlc_reference_caffenet/deploy.prototxt
+}
 DATASETS = ["synthetic_flickr30k", "synthetic_coco2014", "flickr30k", "coco2014", "flickr8k"]
 
 common.define_common_flags("synthetic_flickr30k", DATASETS, "results/table3.csv")
@@ -53,6 +71,26 @@ flags.DEFINE_float(
 )
 flags.DEFINE_enum("split", "test", ["test", "val"], "Which split to score (val for tuning).")
 flags.DEFINE_integer("samples", 24, "Images on the sample-captions page.")
+flags.DEFINE_enum(
+    "weights",
+    "train",
+    ["train", "caffe"],
+    "train: train the captioner and the baselines; caffe: evaluate the authors' COCO captioner "
+    "(a .caffemodel and vocabulary.txt in --weights_dir) with the paper preset's test "
+    "protocol, no training (default --dataset synthetic_coco2014).",
+)
+flags.DEFINE_string(
+    "weights_dir",
+    None,
+    "--weights caffe: the folder holding the captioner .caffemodel and vocabulary.txt (and, "
+    "optionally, lrcn_word_to_preds.deploy.prototxt and deploy.prototxt, then checked).",
+)
+flags.DEFINE_string(
+    "caffemodel",
+    None,
+    "--weights caffe: the caffemodel to use (a file name in --weights_dir, or a path); needed "
+    "when --weights_dir holds more than one.",
+)
 
 
 def _captions_for_table4(folder: Path, refs, jpegs, rows: dict[str, dict]) -> Path:
@@ -100,9 +138,112 @@ def _write_pages(s: common.Setup, result, variant: str) -> tuple[Path, Path]:
     return page, kit
 
 
+def _released_files() -> tuple[Path, Path, dict[str, Path]]:
+    """(caffemodel, vocabulary.txt, {kind: prototxt} of those --weights_dir holds); a missing
+    or ambiguous file is named."""
+    if not FLAGS.weights_dir:
+        raise app.UsageError("--weights caffe needs --weights_dir (the captioner's .caffemodel)")
+    folder = Path(FLAGS.weights_dir).expanduser()
+    if not folder.is_dir():
+        raise app.UsageError(f"--weights_dir {folder}: not a folder")
+    if FLAGS.caffemodel:
+        given = Path(FLAGS.caffemodel).expanduser()
+        candidates = [folder / given, folder / f"{given}.caffemodel", given]
+        caffemodel = next((p for p in candidates if p.is_file()), None)
+        if caffemodel is None:
+            raise app.UsageError(f"--caffemodel {given}: no such file (in {folder} or as a path)")
+    else:
+        found = sorted(p for p in folder.glob("*.caffemodel") if p.is_file())
+        if not found:
+            raise app.UsageError(
+                f"--weights_dir {folder}: no .caffemodel file (the authors' captioner, e.g. "
+                "lrcn_finetune_iter_50000.caffemodel)"
+            )
+        if len(found) > 1:
+            names = ", ".join(p.name for p in found[:6]) + (", ..." if len(found) > 6 else "")
+            raise app.UsageError(
+                f"--weights_dir {folder} holds {len(found)} .caffemodel files ({names}): "
+                "name one with --caffemodel"
+            )
+        caffemodel = found[0]
+    vocabulary = folder / CAFFE_VOCABULARY
+    if not vocabulary.is_file():
+        raise app.UsageError(
+            f"--weights caffe: {vocabulary} is missing (the vocabulary coco_to_hdf5_data.py "
+            "dumped with the captioner's training data)"
+        )
+    prototxts = {k: folder / n for k, n in CAFFE_PROTOTXTS.items() if (folder / n).is_file()}
+    return caffemodel, vocabulary, prototxts
+
+
+def _released(start: float) -> int:
+    """--weights caffe: the authors' COCO captioner evaluated with the paper preset's test
+    protocol; the LRCN rows carry weights=caffe and preset=paper."""
+    caffemodel, vocabulary, prototxts = _released_files()
+    s = common.setup(seed_fields=("stage1.seed",))  # sampling's seed
+    overrides = list(s.overrides)
+    if FLAGS.beam_size is not None:
+        overrides.append(f"beam_size={FLAGS.beam_size}")
+    crop = configs.build("table3/lrcn", "paper", overrides).encoder.crop_size  # a bad --set first
+    from lrcn_tf.tasks import captioning  # TensorFlow import after the flags are read
+
+    try:
+        released = captioning.load_released(caffemodel, vocabulary, s.workdir, prototxts, crop)
+    except ValueError as e:  # the vocabulary does not fit: one line naming it
+        raise app.UsageError(str(e)) from None
+    variant = released.structure["variant"]
+    if FLAGS["variant"].present and FLAGS.variant != variant:
+        raise app.UsageError(f"--variant {FLAGS.variant}: {caffemodel} holds an LRCN {variant}")
+    cfg = configs.build(f"table3/lrcn_{variant}", "paper", overrides)
+    common.prepared_data(s, "table3")  # the folder holds --dataset (made in the cache if embedded)
+    sources = {"caffemodel": str(caffemodel.resolve()), "vocabulary": str(vocabulary.resolve())}
+    result = captioning.run_released_row(
+        cfg,
+        released,
+        Data(s.dataset, s.data_dir),
+        s.workdir,
+        split=FLAGS.split,
+        temperature=FLAGS.temperature,
+        sources=sources | {"prototxts": {k: str(p.resolve()) for k, p in prototxts.items()}},
+    )
+    common.print_result("table3 (caffe)", result)
+    rows = [dict(r, weights="caffe") for r in common.csv_rows("table3", [result], s)]
+    update_results(s.output, rows)
+    from lrcn_tf.data.captions import pipeline as captions_pipeline
+    from lrcn_tf.evaluation import caption_samples
+
+    refs = result.references
+    page = s.output.with_name(f"{s.output.stem}_samples_{s.dataset}.html")
+    caption_samples.write_samples_html(
+        page,
+        f"Table 3 samples, the authors' captioner ({caffemodel.name}): {s.dataset} {FLAGS.split}",
+        list(refs)[: FLAGS.samples],
+        captions_pipeline.read_jpegs(s.data_dir, FLAGS.split),
+        {f"LRCN {variant} (caffe)": result.predictions["lrcn"]},
+        refs,
+        common.SYNTHETIC_NOTE.format(dataset=s.dataset) if s.synthetic else "",
+    )
+    print(
+        f"wrote {s.output} after {time.time() - start:.0f} s; sample captions in {page}; "
+        f"run folder {result.run_dir}"
+    )
+    return 0
+
+
 def main(argv: list[str]) -> int:
     del argv
     start = time.time()
+    if FLAGS.weights == "caffe":
+        if not FLAGS["output"].present:
+            FLAGS.output = "results/table3_caffe.csv"  # not mixed with trained rows
+        if not FLAGS["dataset"].present:
+            FLAGS.dataset = "synthetic_coco2014"  # the authors' captioner is a COCO one
+        if not FLAGS["mixed_precision"].present:
+            FLAGS.mixed_precision = "off"  # Caffe computed in float32
+        if FLAGS.preset != "paper" and FLAGS["preset"].present:
+            raise app.UsageError("--weights caffe evaluates with the paper preset; drop --preset")
+        FLAGS.preset = "paper"
+        return _released(start)
     # This table's configs have one seed per training stage: --seed sets them all.
     s = common.setup(seed_fields=("stage1.seed", "stage2.seed", "encoder.pretext_train.seed"))
     overrides = list(s.overrides)

@@ -79,6 +79,27 @@ def caffe_weights(record: dict, prefix: str) -> dict[str, list[np.ndarray]]:
     return {k: [v[i] for i in sorted(v)] for k, v in out.items()}
 
 
+def greedy_stateless(model, features: np.ndarray, max_length: int) -> np.ndarray:
+    """Greedy decoding with a converted (stateless) word_to_preds net, as the authors'
+    captioner.py runs it: rerun the prefix (cont 0 at t = 0, then 1), take the most probable
+    word; (N, max_length) word ids, -1 after a sequence's EOS (0, written)."""
+    n = len(features)
+    words = np.zeros((n, 1), np.int32)
+    tokens = np.full((n, max_length), -1)
+    done = np.zeros(n, bool)
+    for t in range(max_length):
+        cont = np.ones(words.shape, np.float32)
+        cont[:, 0] = 0
+        probs = np.asarray(model([cont, words, features]))[:, -1]
+        word = probs.argmax(-1)
+        tokens[~done, t] = word[~done]
+        done |= word == 0
+        if done.all():
+            break
+        words = np.concatenate([words, word[:, None].astype(np.int32)], axis=1)
+    return tokens
+
+
 # -- the project's own models, narrowed like the fixtures ----------------------------------------
 
 

@@ -73,32 +73,13 @@ def test_lrcn_clip_markers_matter_and_default_markers_start_clips():
     assert np.abs(ours[1, 2:] - theirs[1, 2:]).max() > 1e-3  # the reset changed Caffe's
 
 
-def _greedy(model, features: np.ndarray, max_length: int) -> np.ndarray:
-    """Greedy decoding with a converted (stateless) word_to_preds net: rerun the prefix."""
-    n = len(features)
-    words = np.zeros((n, 1), np.int32)
-    tokens = np.full((n, max_length), -1)
-    done = np.zeros(n, bool)
-    for t in range(max_length):
-        cont = np.ones(words.shape, np.float32)
-        cont[:, 0] = 0
-        probs = np.asarray(model([cont, words, features]))[:, -1]
-        word = probs.argmax(-1)
-        tokens[~done, t] = word[~done]
-        done |= word == 0
-        if done.all():
-            break
-        words = np.concatenate([words, word[:, None].astype(np.int32)], axis=1)
-    return tokens
-
-
 def test_converted_word_to_preds_greedy_caption_equals_caffe():
     record = fx.load("captioner_2f.npz")
     model = caffe.convert(
         fx.path("captioner_2f.word_to_preds.prototxt"), fx.path("captioner_2f.caffemodel")
     )
     expected = record["greedy_tokens"]
-    tokens = _greedy(model, record["blob/fc8"], expected.shape[1])
+    tokens = fx.greedy_stateless(model, record["blob/fc8"], expected.shape[1])
     np.testing.assert_array_equal(tokens, expected)
     assert (expected[:, 1] >= 0).all(), "fixture captions should have more than one word"
 

@@ -433,3 +433,296 @@ def run_row(
     trainer.log_metrics(run.path(f"ckpt_{last}"), history[last]["step"], scores["lrcn"], split)
     values = {(row, split, m): v for row, ms in scores.items() for m, v in ms.items()}
     return DescriptionResult(run.id, run.dir, values, refs, predictions, out_dir)
+
+
+# -- the authors' released captioner (reproduce.table3 --weights caffe) ------------------------
+
+_PROBE_TOLERANCE = 1e-4  # probabilities absolute; fc8 relative to its scale (docs/parity.md)
+
+
+@dataclasses.dataclass
+class ReleasedCaptioner:
+    """A captioner caffemodel in the project's nets: CaffeNet up to fc8 and the LRCN decoder.
+
+    Attributes:
+      encoder, decoder: the project's models with the caffemodel's weights.
+      structure: widths and variant read from the caffemodel's blobs (`caffe_structure`).
+      vocab: the words of `vocabulary.txt` with `<EOS>` as id 0 (captioner.py's numbering).
+      conversion: the run folder id of the cached conversion (`<workdir>/caffe-<hash>`).
+    """
+
+    encoder: keras.Model
+    decoder: keras.Model
+    structure: dict
+    vocab: Vocabulary
+    conversion: str
+
+
+def caffe_structure(weights: dict, source: str) -> dict:
+    """The variant and widths of an LRCN captioner caffemodel ({layer: blobs}), read from its
+    blob shapes: CaffeNet's conv1..conv5, fc6, fc7, fc8; the embedding, lstm1..lstmN (the one
+    with a 4th blob takes the image: lstm2 in a factored net, lstm1 in an unfactored one) and
+    predict. Raises CaffeError naming `source` if they do not make a captioner."""
+    from lrcn_tf.caffe import CaffeError
+    from lrcn_tf.configs.table3 import VARIANTS
+
+    def bad(why):
+        return CaffeError(f"{source}: not an LRCN captioner caffemodel: {why}")
+
+    need = [*(f"conv{i}" for i in range(1, 6)), "fc6", "fc7", "fc8", "embedding", "lstm1"]
+    missing = [n for n in (*need, "predict") if n not in weights]
+    if missing:
+        raise bad(f"no layer {', '.join(missing)} (it has {', '.join(list(weights)[:14])})")
+    try:
+        lstms = [k for k in range(1, 5) if f"lstm{k}" in weights]
+        vocab, embed = (int(d) for d in weights["embedding"][0].shape)
+        out = {
+            "filters": [int(weights[f"conv{i}"][0].shape[0]) for i in range(1, 6)],
+            "fc_units": int(weights["fc6"][0].shape[0]),
+            "classes": int(weights["fc8"][0].shape[0]),
+            "vocab_size": vocab,
+            "embed_dim": embed,
+            "num_layers": len(lstms),
+            "hidden": int(weights["lstm1"][-1].shape[-1]),
+            "predict": int(weights["predict"][0].shape[0]),
+        }
+        fc7 = int(weights["fc7"][0].shape[0])
+        hidden = {int(weights[f"lstm{k}"][-1].shape[-1]) for k in lstms}
+        static = [k for k in lstms if len(weights[f"lstm{k}"]) == 4]
+        static_width = int(weights[f"lstm{static[0]}"][2].shape[-1]) if static else None
+    except (ValueError, IndexError, TypeError):
+        raise bad("a blob of unexpected shape in conv1..fc8, embedding, lstm* or predict") from None
+    if lstms != list(range(1, len(lstms) + 1)):
+        raise bad(f"LSTM layers {', '.join(f'lstm{k}' for k in lstms)} are not lstm1..lstmN")
+    if len(static) != 1 or static[0] not in (1, 2):
+        raise bad("exactly one of lstm1 / lstm2 must take the image (a 4th, static-input blob)")
+    factored = static[0] == 2
+    variant = next((v for v, s in VARIANTS.items() if s == (len(lstms), factored)), None)
+    if variant is None:
+        kind = "factored" if factored else "unfactored"
+        raise bad(f"{len(lstms)} LSTMs, {kind}: not one of the variants {', '.join(VARIANTS)}")
+    if fc7 != out["fc_units"] or len(hidden) != 1:
+        raise bad(f"fc6/fc7 widths {out['fc_units']}/{fc7} or LSTM widths {sorted(hidden)} differ")
+    if static_width != out["classes"] or out["predict"] != vocab:
+        raise bad(
+            f"the image input is {static_width} wide but fc8 has {out['classes']} outputs, or "
+            f"predict's {out['predict']} words differ from the embedding's {vocab}"
+        )
+    return out | {"variant": variant, "factored": factored}
+
+
+def read_caffe_vocabulary(path: str | Path, predict_size: int) -> Vocabulary:
+    """The words of the authors' vocabulary.txt (one a line, `<unk>` first), numbered as
+    captioner.py numbers them (`<EOS>` = 0 before the file's first line: `<unk>` = 1, ...);
+    raises ValueError naming the file if it is not one or does not fit `predict_size`."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(
+            f"{path}: cannot read the vocabulary: {getattr(e, 'strerror', e)}"
+        ) from None
+    words = [w.strip() for w in lines]
+    if not words or words[0] != "<unk>":
+        raise ValueError(f"{path}:1: the authors' vocabulary.txt starts with '<unk>'")
+    for n, w in enumerate(words, start=1):
+        if not w:
+            raise ValueError(f"{path}:{n}: an empty word")
+    if len(words) + 1 != predict_size:
+        raise ValueError(
+            f"{path}: {len(words)} words + <EOS> = {len(words) + 1}, but the caffemodel's "
+            f"predict layer has {predict_size} outputs"
+        )
+    try:
+        return Vocabulary(words[1:])
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def released_captioner_models(structure: dict, crop_size: int = 227):
+    """(image captioner, encoder, decoder): the project's CaffeNet up to fc8 and LRCN decoder,
+    built to the caffemodel's `structure`."""
+    encoder = backbones.caffenet(
+        (crop_size, crop_size, 3),
+        dropout=None,
+        classes=structure["classes"],
+        fc_units=structure["fc_units"],
+        filters=tuple(structure["filters"]),
+    )
+    decoder = captioner.build_decoder(
+        structure["vocab_size"],
+        structure["classes"],
+        num_layers=structure["num_layers"],
+        factored=structure["factored"],
+        embed_dim=structure["embed_dim"],
+        hidden=structure["hidden"],
+    )
+    return captioner.build_image_captioner(encoder, decoder), encoder, decoder
+
+
+def check_prototxt(kind: str, prototxt: Path, weights: dict, encoder, decoder, crop_size: int):
+    """Runs one of W's own deploy nets (converted with the caffemodel's weights) and the
+    project's matching net on a probe input; raises CaffeError naming the prototxt if they
+    disagree (the prototxt describes another net than the one evaluated)."""
+    from lrcn_tf import caffe
+
+    rng = np.random.default_rng(0)
+    try:
+        converted = caffe.build(caffe.read_prototxt(prototxt), weights)
+        if kind == "image":
+            net = caffe.blob_model(converted, ["fc8"])
+            image = rng.normal(0, 50, (1, crop_size, crop_size, 3)).astype(np.float32)
+            if len(converted.inputs) != 1:
+                raise caffe.CaffeError(f"inputs {list(converted.inputs)}, expected one image")
+            theirs = np.asarray(net(image)["fc8"])
+            ours = np.asarray(encoder(image, training=False))
+            err = float(np.abs(ours - theirs).max()) / max(1.0, float(np.abs(theirs).max()))
+            what = "fc8 (relative to its scale)"
+        else:
+            if set(converted.inputs) != {"cont_sentence", "input_sentence", "image_features"}:
+                raise caffe.CaffeError(
+                    f"inputs {list(converted.inputs)}, expected cont_sentence, input_sentence "
+                    "and image_features"
+                )
+            vocab, dim = decoder.get_layer("predict").units, int(decoder.input["cond"].shape[-1])
+            words = np.concatenate(
+                [np.zeros((2, 1), np.int32), rng.integers(1, vocab, (2, 5), dtype=np.int32)], 1
+            )
+            cond = rng.normal(0, 5, (2, dim)).astype(np.float32)
+            cont = np.ones(words.shape, np.float32)
+            cont[:, 0] = 0
+            feeds = {"cont_sentence": cont, "input_sentence": words, "image_features": cond}
+            theirs = np.asarray(converted.model([feeds[n] for n in converted.inputs]))
+            ours = np.asarray(keras.ops.softmax(decoder({"cond": cond, "words": words}), -1))
+            err = float(np.abs(ours - theirs).max()) if ours.shape == theirs.shape else np.inf
+            what = "word probabilities"
+    except caffe.CaffeError as e:
+        message = str(e) if str(prototxt) in str(e) else f"{prototxt}: {e}"
+        raise caffe.CaffeError(message) from None
+    if not err <= _PROBE_TOLERANCE:
+        raise caffe.CaffeError(
+            f"{prototxt}: computes another net than the caffemodel's {kind} net evaluated here "
+            f"({what} differ by {err:.3g} on a probe input)"
+        )
+    return err
+
+
+def load_released(
+    caffemodel: str | Path,
+    vocabulary: str | Path,
+    workdir: str | Path,
+    prototxts: dict[str, Path] | None = None,
+    crop_size: int = 227,
+) -> ReleasedCaptioner:
+    """The authors' captioner caffemodel in the project's nets, converted once into a run
+    folder of its own (`<workdir>/caffe-<hash>`, keyed by the caffemodel's and the prototxts'
+    path, size and time) and loaded from there afterwards. Every check (the caffemodel is a
+    captioner, the vocabulary fits its predict layer, W's prototxts compute the same nets)
+    comes before anything is written.
+
+    Raises:
+      CaffeError, ValueError: one line naming the file that does not fit.
+    """
+    from lrcn_tf import caffe, runtime
+
+    def identity(path: Path) -> dict:
+        try:
+            stat = path.stat()
+        except OSError as e:
+            raise caffe.CaffeError(f"{path}: cannot read: {e.strerror or e}") from None
+        return {"file": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+    caffemodel, prototxts = Path(caffemodel), dict(prototxts or {})
+    record = {
+        "caffemodel": identity(caffemodel),
+        "prototxts": {k: identity(Path(p)) for k, p in sorted(prototxts.items())},
+        "model": "captioner",
+        "crop_size": crop_size,
+    }
+    folder = Path(workdir) / runtime.run_id_for("caffe", record)
+    done, structure_file = folder / "converted.weights.h5", folder / "structure.json"
+    if done.exists() and structure_file.exists():
+        structure = json.loads(structure_file.read_text())
+        vocab = read_caffe_vocabulary(vocabulary, structure["predict"])
+        model, encoder, decoder = released_captioner_models(structure, crop_size)
+        model.load_weights(str(done))
+        return ReleasedCaptioner(encoder, decoder, structure, vocab, folder.name)
+    weights = caffe.read_weights(caffemodel)
+    structure = caffe_structure(weights, str(caffemodel))
+    vocab = read_caffe_vocabulary(vocabulary, structure["predict"])
+    model, encoder, decoder = released_captioner_models(structure, crop_size)
+    loaded = caffe.load_into(model, weights)
+    probes = {
+        kind: check_prototxt(kind, Path(p), weights, encoder, decoder, crop_size)
+        for kind, p in prototxts.items()
+    }
+    run = runtime.Run(workdir, "caffe", record)
+    run.log("converted %s (%s): %s", caffemodel, structure["variant"], loaded)
+    for kind, err in probes.items():
+        run.log(
+            "%s agrees with the project's %s net (max difference %.3g)", prototxts[kind], kind, err
+        )
+    model.save_weights(str(done))
+    runtime.write_text_atomic(structure_file, json.dumps(structure) + "\n")
+    return ReleasedCaptioner(encoder, decoder, structure, vocab, run.id)
+
+
+def run_released_row(
+    cfg: Table3Config,
+    released: ReleasedCaptioner,
+    data: Data,
+    workdir: str | Path,
+    *,
+    split: str = "test",
+    temperature: float | None = None,
+    sources: dict | None = None,
+) -> DescriptionResult:
+    """Table 3's LRCN row from a released captioner: the split's images through the paper
+    preset's test protocol (centre crop of the image squashed to `encoder.resize`, BGR minus
+    the mean), decoded with the config's beam size (1: greedy, as the authors evaluated) and
+    scored. No training; the run folder records `weights: caffe` and the files
+    (`sources`: e.g. the caffemodel and vocabulary paths)."""
+    from lrcn_tf import runtime
+    from lrcn_tf.configs import to_dict
+
+    enc = cfg.encoder
+    decode = {k: to_dict(cfg)[k] for k in DECODE_FIELDS if k != "nn_distance"}
+    run = runtime.Run(
+        workdir,
+        "table3",
+        {
+            "row": "lrcn",
+            "weights": "caffe",
+            **(sources or {}),
+            "conversion": released.conversion,
+            "variant": released.structure["variant"],
+            "protocol": {
+                "crop_size": enc.crop_size,
+                "resize": enc.resize,
+                "pixel_scale": enc.pixel_scale,
+                "precision": keras.mixed_precision.global_policy().name,
+            },
+            "decode": decode | {"temperature": temperature},
+            "split": split,
+            "dataset": data.name,
+            "data_dir": str(Path(data.folder).resolve()),
+        },
+    )
+    refs = captions.references(data.folder, split)
+    predictions = generate(
+        cfg,
+        released.encoder,
+        released.decoder,
+        data.folder,
+        split,
+        released.vocab,
+        temperature=temperature,
+        seed=cfg.stage1.seed,
+    )
+    scores = {"lrcn": _caption_scores(refs, predictions)}
+    results_file = [{"image_id": i, "caption": c} for i, c in predictions.items()]
+    runtime.write_text_atomic(run.path(f"predictions_{split}.json"), json.dumps(results_file))
+    runtime.write_text_atomic(run.path("scores.json"), json.dumps(scores, indent=2) + "\n")
+    run.log("caffe captioner on %s %s: %s", data.name, split, scores["lrcn"])
+    values = {("lrcn", split, m): v for m, v in scores["lrcn"].items()}
+    return DescriptionResult(run.id, run.dir, values, refs, {"lrcn": predictions}, run.dir)
