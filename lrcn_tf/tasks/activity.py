@@ -31,7 +31,7 @@ from lrcn_tf.data.ucf101 import pipeline as ucf101_pipeline
 from lrcn_tf.evaluation import activity as ev
 from lrcn_tf.models import activity as models
 from lrcn_tf.tasks.base import Data, RowResult
-from lrcn_tf.training import optim, trainer
+from lrcn_tf.training import distributed, optim, trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +85,8 @@ def report_coverage(run: runtime.Run, data_dir: str | Path, split: int) -> int:
         "missing": len(missing),
         "missing_videos": missing,
     }
+    if not runtime.is_chief():  # across machines the chief writes and warns
+        return len(missing)
     runtime.write_text_atomic(run.path("test_videos.json"), json.dumps(record, indent=1) + "\n")
     if missing:
         msg = (
@@ -132,12 +134,15 @@ def _train_red_mean(cfg: Table1Config) -> bool:
     return cfg.is_lrcn and cfg.defect_train_red_mean
 
 
-def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data.Dataset:
+def train_dataset(
+    cfg: Table1Config, data_dir: str | Path, size: int, shard: tuple[int, int] | None = None
+) -> tf.data.Dataset:
     """Random frames (single-frame model) or 16-frame clips (LRCN) with one crop and mirror
     drawn each, as whole uint8 frames and the draws: `make_preprocess(cfg, size)` crops,
     mirrors and subtracts the mean in the train step, on the accelerator (the host only
     reads and decodes). With the original's crop-only-when-mirroring defect the host crops
-    (or squashes) and yields uint8 clips instead."""
+    (or squashes) and yields uint8 clips instead. `shard` (part, parts): one worker's rows of
+    every batch (training across machines; the pipelines' `shard`)."""
     common = dict(
         batch_size=cfg.train.batch_size,
         crop_size=size,
@@ -147,6 +152,7 @@ def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data
         normalised=False,
         crop_on_host=_squash(cfg),
         crop_only_when_mirroring=_squash(cfg),
+        shard=shard,
     )
     if cfg.is_lrcn:
         return ucf101_pipeline.train_clips(
@@ -218,7 +224,12 @@ def pretext_model(cfg: Table1Config, size: int) -> keras.Model:
     return keras.Model(frame, heads, name="pretext")
 
 
-def pretrain(cfg: Table1Config, data_dir: str | Path, workdir: str | Path) -> Path:
+def pretrain(
+    cfg: Table1Config,
+    data_dir: str | Path,
+    workdir: str | Path,
+    strategy: tf.distribute.Strategy | None = None,
+) -> Path:
     """Pre-trains the row's CNN on the renderer's still frames (once; then found again).
 
     Its run folder, `<workdir>/table1-pretext-<hash>`, is keyed by the stage's settings, the
@@ -243,12 +254,13 @@ def pretrain(cfg: Table1Config, data_dir: str | Path, workdir: str | Path) -> Pa
     )
     run = runtime.Run(workdir, "table1-pretext", record)
     done = run.path("pretext.weights.h5")
-    if done.exists():
+    if distributed.chief_decides(strategy, done.exists()):
         return done
     tc = cfg.pretext_train
     images, labels = render_stills(cfg.pretext_images, tc.seed, *info.frame_size, crop=size)
     runtime.seed_everything(tc.seed)
-    model = pretext_model(cfg, size)
+    with strategy.scope() if strategy is not None else _null_scope():
+        model = pretext_model(cfg, size)
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(images), seed=tc.seed)
     ds = ds.batch(tc.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
@@ -278,9 +290,12 @@ def pretrain(cfg: Table1Config, data_dir: str | Path, workdir: str | Path) -> Pa
         description="pretext",
         checkpoint_iterator=False,
         preprocess=preprocess,
+        strategy=strategy,
     )
     run.log("pre-trained on %d stills: losses %s", len(images), history["losses"][-3:])
-    model.save_weights(str(done))
+    if distributed.is_chief(strategy):
+        model.save_weights(str(done))
+    distributed.barrier(strategy)  # the other workers read it next
     return done
 
 
@@ -329,7 +344,7 @@ def train(
                 raise ValueError(f"{cfg.model}: no layer of {pretext_weights} matches the model")
     history = trainer.fit(
         model,
-        train_dataset(cfg, data_dir, size),
+        lambda shard: train_dataset(cfg, data_dir, size, shard),  # each worker: its rows
         loss_fn,
         cfg.train,
         ckpt_dir=ckpt_dir,
@@ -422,7 +437,10 @@ def run_row(
       workdir: where run folders go.
       init: the finished single-frame row of the same split and modality (LRCN rows start
         from its CNN, as the original did).
-      strategy: e.g. tf.distribute.MirroredStrategy.
+      strategy: e.g. tf.distribute.MirroredStrategy, or MultiWorkerMirroredStrategy: then
+        every worker trains, the chief alone writes the run folder's files and evaluates,
+        and another worker returns the row unevaluated (accuracy nan, no `values`) once the
+        chief has saved the weights.
 
     Returns:
       The row's video accuracy, keyed (model, split<N>, modality) in `values`.
@@ -453,12 +471,16 @@ def run_row(
     result = ActivityResult(
         run.id, run.dir, {}, cfg.model, cfg.modality, cfg.split, float("nan"), missing
     )
-    if result.scores_path.exists():
+    if distributed.chief_decides(strategy, result.scores_path.exists()):
+        if not distributed.is_chief(strategy):
+            return result
         saved = ev.load_scores(result.scores_path)
         acc = ev.accuracy(saved["scores"], saved["labels"])
         run.log("already evaluated: accuracy %.2f%%", acc)
         return _with_accuracy(result, acc)
-    pretext = pretrain(cfg, data_dir, workdir) if cfg.pretext and not cfg.is_lrcn else None
+    pretext = (
+        pretrain(cfg, data_dir, workdir, strategy) if cfg.pretext and not cfg.is_lrcn else None
+    )
     model, history = train(
         cfg,
         data_dir,
@@ -473,8 +495,12 @@ def run_row(
         history["resumed_from"],
         history["losses"][-3:],
     )
-    model.save_weights(str(result.weights_path))
-    model.save(result.keras_path)  # the whole model: keras.models.load_model(...) reloads it
+    if distributed.is_chief(strategy):
+        model.save_weights(str(result.weights_path))
+        model.save(result.keras_path)  # the whole model: keras.models.load_model(...) reloads it
+    distributed.barrier(strategy)  # the weights are on disk for the rows starting from them
+    if not distributed.is_chief(strategy):
+        return result
     videos, labels, scores = evaluate(model, cfg, data_dir)
     ev.save_scores(result.scores_path, videos, labels, scores)
     acc = ev.accuracy(scores, labels)

@@ -14,17 +14,20 @@ does (prepare.py); the pipeline then does the work of the local worker pool:
 and the launcher finishes as the local path does (manifest.csv, classes.txt, dataset.json
 from the shards' rows). The per-video and per-shard functions are the local path's, so the
 sharding, the records, the indexes, the failure records and the manifest are the same
-(tests/test_prepare_beam.py compares the two byte for byte on synthetic_ucf101).
+(tests/test_prepare_beam.py compares the two on the UCF-101 test release, with its failed
+videos, and on synthetic_ucf101: byte for byte, the index files array by array).
 
 Default options: Beam's local runner (DirectRunner) with `--workers` processes. Any other
-runner (Flink, Spark, Dataflow) takes its options in `--beam_options`; its workers must see
---src and --out under the same paths as the launcher (a shared file system: NFS, a mounted
-bucket), and have lrcn-tf installed (`pip install lrcn-tf[beam]`; Dataflow:
-`--requirements_file` or a container image).
+runner (Flink, Spark, Dataflow) takes its options in `--beam_options` (an option Beam does
+not know is refused, not only warned about); its workers must see --src and --out under the
+same paths as the launcher (a shared file system: NFS) and have lrcn-tf installed. Commands
+for each runner: docs/scaling.md, section 4.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shlex
 
 from lrcn_tf.data.ucf101.shards import PrepareError, ShardTask, video_records, write_records
@@ -74,10 +77,21 @@ def pipeline(options: list[str]):
         from apache_beam.options.pipeline_options import PipelineOptions
     except ImportError:
         raise PrepareError("--runner beam needs Apache Beam: pip install 'lrcn-tf[beam]'") from None
+    usage = io.StringIO()  # argparse prints its usage and error there, then exits
     try:
-        return beam.Pipeline(options=PipelineOptions(options))
+        with contextlib.redirect_stderr(usage):
+            parsed = PipelineOptions(options)
+            # Beam itself only warns about an option it does not know (a misspelt
+            # --flink_master would run somewhere else): refuse it.
+            known = parsed.get_all_options()
+            unknown = set(parsed.get_all_options(retain_unknown_options=True)) - set(known)
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join('--' + u for u in sorted(unknown))}")
+        return beam.Pipeline(options=parsed)
     except (SystemExit, ValueError) as e:
-        raise PrepareError(f"--beam_options {shlex.join(options)!r}: {e}") from None
+        lines = usage.getvalue().strip().splitlines()
+        why = lines[-1].split("error: ", 1)[-1] if isinstance(e, SystemExit) and lines else e
+        raise PrepareError(f"--beam_options {shlex.join(options)!r}: {why}") from None
 
 
 def run(p, tasks: list[ShardTask]) -> None:
