@@ -362,15 +362,23 @@ VIDEOS_PER_CALL = 8
 
 
 def predictor(model: keras.Model, channel_order: str = "rgb"):
-    """`predict(clips) -> logits`: numpy (N, T, h, w, C) normalised clips of the pipelines ->
-    numpy (N, T, K), in the model's `channel_order`, at inference (dropout off), one compiled
-    call per batch (retraced for new shapes only while needed)."""
+    """`predict(clips) -> logits`: normalised clips of the pipelines (N, T, h, w, C), or (N,
+    crops, T, h, w, C) as test elements hold them, numpy or tensors -> numpy (N [* crops], T,
+    K), in the model's `channel_order`, at inference (dropout off), one compiled call per
+    batch (retraced for new shapes only while needed). A tensor goes in without a copy."""
 
     def forward(x):
         return model(ucf101_pipeline.to_channel_order(x, channel_order), training=False)
 
-    predict = tf.function(forward, reduce_retracing=True)
-    return lambda x: predict(tf.constant(x)).numpy()
+    compiled = tf.function(forward, reduce_retracing=True)
+
+    def predict(x):
+        x = x if tf.is_tensor(x) else tf.constant(x)
+        if x.shape.rank == 6:  # crops into the batch (a reshape shares the buffer)
+            x = tf.reshape(x, [-1, *x.shape[2:]])
+        return compiled(x).numpy()
+
+    return predict
 
 
 def evaluate(
@@ -379,7 +387,7 @@ def evaluate(
     """Per-video scores of the split's test videos with the original protocol.
 
     With `cfg.eval_per_video` all crops of all clips of `VIDEOS_PER_CALL` videos go through
-    the model in one forward pass; otherwise (real UCF-101 on a full-size net) clips are streamed in batches of
+    the model in one forward pass (tf.data puts them together); otherwise (real UCF-101 on a full-size net) clips are streamed in batches of
     `cfg.eval_batch_clips`, each with all its crops.
 
     Returns:
@@ -393,16 +401,16 @@ def evaluate(
         cfg.modality,
         crop_size=crop_size(cfg, data_dir),
         per_video=cfg.eval_per_video,
+        videos_per_element=VIDEOS_PER_CALL if cfg.eval_per_video else 1,
         scale=cfg.input_scale,
         batch_size=None if cfg.eval_per_video else cfg.eval_batch_clips,
         **cfg.test_protocol,
     )
     scores, labels = ev.evaluate_videos(
         predictor(model, cfg.channel_order),
-        data.as_numpy_iterator(),
+        data,  # tensors: the clips reach the model without a copy
         len(videos),
         info.num_classes,
-        group=VIDEOS_PER_CALL if cfg.eval_per_video else 1,
     )
     missing = [v.name for v, n in zip(videos, labels) if n < 0]
     if missing:

@@ -358,6 +358,7 @@ def test_clips(
     crop_size: int | None = None,
     batch_size: int | None = None,
     per_video: bool = False,
+    videos_per_element: int = 1,
     scale: float = 1.0,
     caffe_red_mean: bool = False,
     mirror: bool = True,
@@ -376,6 +377,9 @@ def test_clips(
       batch_size: batch the per-clip elements (the last batch may be smaller); None = no.
       per_video: one element per video instead of per clip (small data only: all clips
         and crops of a video in one tensor).
+      videos_per_element: with `per_video`, the clips of this many consecutive videos in one
+        element, in the per-clip format ("label" and "video_index" per clip), put together
+        by tf.data (in its threads, ahead of the model) for one forward pass.
       final_clip_twice: the original script's clip starts (`test_clip_starts`).
       unsorted_frames: the original script's defect: it took a video's frames from an
         unsorted glob, in directory order. Here: a fixed pseudo-random order per video
@@ -389,7 +393,8 @@ def test_clips(
     Returns:
       per clip: {"clips": float32 [C, T, crop, crop, 3], "label": int32, "video_index":
       int32, "clip_index": int32} (a leading batch dimension when batched); per video:
-      {"clips": float32 [N, C, T, crop, crop, 3], "label", "video_index"}. `video_index`
+      {"clips": float32 [N, C, T, crop, crop, 3], "label", "video_index"} (with
+      `videos_per_element` > 1: the N clips of those videos, "label" and "video_index" [N]). `video_index`
       indexes `ucf101.split_videos(data_dir, split, "test")`.
     """
     if crops not in ("center", "ten"):
@@ -441,13 +446,27 @@ def test_clips(
         decode, num_parallel_calls=AUTOTUNE
     )
     if per_video:
-        return ds.map(whole, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+        ds = ds.map(whole, num_parallel_calls=AUTOTUNE)
+        if videos_per_element > 1:
+            ds = ds.ragged_batch(videos_per_element).map(_merge_videos)
+        return ds.prefetch(AUTOTUNE)
     ds = ds.flat_map(expand)
     if batch_size:
         ds = ds.batch(batch_size)
     return ds.map(lambda e: {**e, "clips": ops.normalise(e["clips"], mean, scale)}).prefetch(
         AUTOTUNE
     )
+
+
+def _merge_videos(e):
+    """A ragged batch of per-video elements -> one element of all their clips, per clip."""
+    clips = e["clips"]
+    per_clip = clips.row_lengths()
+    return {
+        "clips": clips.values,
+        "label": tf.repeat(e["label"], per_clip),
+        "video_index": tf.repeat(e["video_index"], per_clip),
+    }
 
 
 def video_scores(video_index, scores, num_videos: int) -> np.ndarray:
