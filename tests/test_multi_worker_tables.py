@@ -1,13 +1,14 @@
 """`--strategy multi_worker` end to end: two worker processes on 127.0.0.1 ports (the CPU),
 TF_CONFIG as on two machines, sharing the run folders and the data cache.
 
-- Table 1 (single_frame, RGB, smoke, with the pre-trained CNN stage) and Table 5
-  (lstm_dec_crf_prob, smoke) trained by two workers give what one process gives with the
-  same global batch, and only the chief writes the result CSV and the run folders.
+- Table 1 (single_frame, RGB, smoke, with the pre-trained CNN stage), Table 5
+  (lstm_dec_crf_prob, smoke) and Table 3 (the captioner of Tables 2/3, short stages) trained
+  by two workers give what one process gives with the same global batch, and only the chief
+  writes the result CSV, the run folders and the pages.
 - Killing a worker mid-training and starting both again resumes from the chief's checkpoint.
 
 Slow (opt in with -m slow): every worker process starts TensorFlow and the gRPC
-collectives, and the tests launch eight processes: about 5 minutes on 2 shared cores.
+collectives, and the tests launch eleven processes: about 7 minutes on 2 shared cores.
 """
 
 import csv
@@ -120,14 +121,17 @@ def cache(tmp_path_factory):
 
 
 def _weights(keras_file: Path) -> dict:
-    """The arrays of a saved .keras model (its model.weights.h5), by their path inside it."""
+    """The arrays of a saved .keras model (its model.weights.h5) or .weights.h5 file, by
+    their path inside it."""
     import io
     import zipfile
 
     import h5py
 
-    with zipfile.ZipFile(keras_file) as z:
-        blob = io.BytesIO(z.read("model.weights.h5"))
+    blob = keras_file
+    if keras_file.suffix == ".keras":
+        with zipfile.ZipFile(keras_file) as z:
+            blob = io.BytesIO(z.read("model.weights.h5"))
     out = {}
 
     def keep(name, item):
@@ -175,6 +179,32 @@ def test_two_workers_train_table1_and_table5_rows_as_one_process(tmp_path, cache
     np.testing.assert_array_equal(la[:, 0], lb[:, 0])
     np.testing.assert_allclose(la[:, 1], lb[:, 1], rtol=1e-4)
     assert diff < 1e-3
+
+
+def test_two_workers_train_the_table3_captioner_as_one_process(tmp_path, cache):
+    """Tables 2/3's path: the pre-trained CNN, two caption stages (the words-normalised loss),
+    chief-only decoding, pages and Table 4's kit. Ten steps a stage: longer runs amplify the
+    rounding (docs/scaling.md)."""
+    args = [
+        "reproduce.table3",
+        "--preset=smoke",
+        "--set=encoder.dropout=0",
+        "--set=encoder.pretext_train.max_iter=10",
+        "--set=stage1.max_iter=10",
+        "--set=stage2.max_iter=10",
+    ]
+    one = _single(args, tmp_path, cache, "t3-one")
+    two, logs = _two(args, tmp_path, cache, "t3-two")
+    _only_chief_wrote(two, logs, "table3")
+    assert len(_rows(two)) == len(_rows(one)) > 10
+    assert list(two.glob("out_samples_*.html")) and (two / "table3_captions").is_dir()
+    diffs = {}
+    for name in ("table3-pretext-*/encoder.weights.h5", "table3-[0-9a-f]*/final.keras"):
+        wa, wb = _weights(next(one.glob(name))), _weights(next(two.glob(name)))
+        assert wa.keys() == wb.keys() and len(wa) > 3
+        diffs[name.split("/")[1]] = max(float(np.abs(wa[k] - wb[k]).max()) for k in wa)
+    print(f"\ntable3, 10 steps a stage: largest weight differences {diffs}")
+    assert max(diffs.values()) < 1e-4
 
 
 def test_a_killed_worker_resumes_from_the_chiefs_checkpoint(tmp_path, cache):
