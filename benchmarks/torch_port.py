@@ -216,10 +216,11 @@ def train_step(net, optimizer, clips, labels, clip_norm):
     return loss.detach()
 
 
-def video_probabilities(net, videos) -> list[np.ndarray]:
-    """The test protocol for a group of videos: the logits of all their clips and crops
-    ((N_i, T, ...) each) in one pass, softmax, mean over each video's clips, crops and frames
-    -> [(K,)] per video."""
+def video_probabilities(net, clips, lengths) -> list[np.ndarray]:
+    """The test protocol for a group of videos: the logits of all their clips and crops (the
+    group's (sum N_i, T, ...) batch, made before the call as Table 1's tf.data makes ours) in
+    one pass, softmax, mean over each video's N_i clips and crops and the frames -> [(K,)]
+    per video."""
     with torch.inference_mode():
-        probs = torch.softmax(net(torch.cat(videos) if len(videos) > 1 else videos[0]), dim=-1)
-        return [p.mean(dim=(0, 1)).numpy() for p in probs.split([len(v) for v in videos])]
+        probs = torch.softmax(net(clips), dim=-1)
+        return [p.mean(dim=(0, 1)).numpy() for p in probs.split(list(lengths))]

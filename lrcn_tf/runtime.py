@@ -29,6 +29,23 @@ _VERSIONED_PACKAGES = (
 )
 
 
+# Whether this process writes run folders (set False on the non-chief workers of a run across
+# machines, lrcn_tf.training.distributed.build): they compute the same run ids and paths but
+# leave the files to the chief.
+_CHIEF = True
+
+
+def set_chief(chief: bool) -> None:
+    """Declares whether this process is the one that writes run folders and results."""
+    global _CHIEF
+    _CHIEF = bool(chief)
+
+
+def is_chief() -> bool:
+    """Whether this process writes run folders and results (True unless a non-chief worker)."""
+    return _CHIEF
+
+
 def data_dir() -> Path:
     """The cache folder for embedded (generated) datasets: `$LRCN_DATA_DIR` or ~/.cache/lrcn_tf."""
     root = os.environ.get("LRCN_DATA_DIR") or os.path.join("~", ".cache", "lrcn_tf")
@@ -128,14 +145,25 @@ def run_id_for(prefix: str, config: dict[str, Any]) -> str:
 
 
 class Run:
-    """A run folder under `workdir`: config.json, versions.json, commit.txt, log.txt, outputs."""
+    """A run folder under `workdir`: config.json, versions.json, commit.txt, log.txt, outputs.
+
+    On a non-chief worker (`is_chief()` False) the id and paths are the same but nothing is
+    written: no folder, no records, and `log` goes nowhere.
+    """
 
     def __init__(self, workdir: str | Path, prefix: str, config: dict[str, Any]):
         self.id = run_id_for(prefix, config)
         self.dir = Path(workdir) / self.id
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.config = config
         self.resumed = (self.dir / "config.json").exists()
+        self.writes = is_chief()
+        if not self.writes:
+            self.logger = logging.getLogger(f"lrcn_tf.run.{self.id}.worker")
+            self.logger.propagate = False
+            if not self.logger.handlers:
+                self.logger.addHandler(logging.NullHandler())
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
         _write_json_atomic(self.dir / "config.json", config)
         _write_json_atomic(self.dir / "versions.json", package_versions())
         (self.dir / "commit.txt").write_text(git_commit(Path(__file__).parent) + "\n")
@@ -146,9 +174,10 @@ class Run:
         self.logger.info("command: %s", " ".join(sys.argv))
 
     def path(self, *parts: str) -> Path:
-        """A path inside the run folder (its parent folders created)."""
+        """A path inside the run folder (its parent folders created, by the chief)."""
         p = self.dir.joinpath(*parts)
-        p.parent.mkdir(parents=True, exist_ok=True)
+        if self.writes:
+            p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
     def log(self, msg: str, *args: Any) -> None:

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from absl import flags, logging
 
@@ -23,7 +24,8 @@ SYNTHETIC_NOTE = (
 
 
 def define_common_flags(default_dataset: str, datasets: Sequence[str], default_output: str) -> None:
-    """Defines --dataset, --data_dir, --preset, --workdir, --output, --seed, --mixed_precision, --set."""
+    """Defines --dataset, --data_dir, --preset, --workdir, --output, --seed, --mixed_precision,
+    --set, --compare and --strategy."""
     flags.DEFINE_enum(
         "dataset",
         default_dataset,
@@ -60,6 +62,15 @@ def define_common_flags(default_dataset: str, datasets: Sequence[str], default_o
         "Config override field=value (dotted, repeatable), e.g. --set train.max_iter=100.",
     )
     flags.DEFINE_bool("compare", True, "Print the comparison with the paper when done.")
+    flags.DEFINE_enum(
+        "strategy",
+        "none",
+        ["none", "mirrored", "multi_worker"],
+        "none: one device; mirrored: every GPU of this host (tf.distribute); multi_worker: "
+        "one process per machine, the cluster in $TF_CONFIG (MultiWorkerMirroredStrategy; "
+        "--workdir and the data on storage every worker reads; only the chief writes run "
+        "folders and results). The config's batch is the global batch (docs/scaling.md).",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,10 +83,19 @@ class Setup:
     output: Path
     seed: int | None
     precision: str
+    strategy: Any = None  # a tf.distribute strategy, or None (--strategy none)
 
     @property
     def synthetic(self) -> bool:
         return self.dataset.startswith("synthetic_")
+
+    @property
+    def chief(self) -> bool:
+        """Whether this process writes run folders, result CSVs, plots and reports (always,
+        but on the non-chief workers of --strategy multi_worker)."""
+        from lrcn_tf.training import distributed
+
+        return distributed.is_chief(self.strategy)
 
 
 def setup(seed_fields: Sequence[str] = ("train.seed",)) -> Setup:
@@ -85,6 +105,10 @@ def setup(seed_fields: Sequence[str] = ("train.seed",)) -> Setup:
       seed_fields: the config fields that `--seed` sets (a table whose configs have one seed
         per training stage names them all).
     """
+    from lrcn_tf.training import distributed
+
+    # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs anything.
+    strategy = distributed.build(FLAGS.strategy)
     precision = runtime.configure_precision(FLAGS.mixed_precision)
     overrides = list(FLAGS.set)
     if FLAGS.seed is not None:
@@ -108,12 +132,22 @@ def setup(seed_fields: Sequence[str] = ("train.seed",)) -> Setup:
         Path(FLAGS.output),
         FLAGS.seed,
         precision,
+        strategy,
     )
-    check_output(s.output)
+    if s.chief:
+        check_output(s.output)
     logging.info(
         "dataset %s in %s, preset %s, precision %s", s.dataset, s.data_dir, s.preset, precision
     )
-    if s.synthetic:
+    if strategy is not None:
+        where = (
+            f"worker {distributed.worker_index(strategy)} "
+            f"({'chief' if s.chief else 'not the chief: it trains, the chief writes'}), "
+            if distributed.is_multi_worker(strategy)
+            else ""
+        )
+        print(f"--strategy {FLAGS.strategy}: {where}{strategy.num_replicas_in_sync} replica(s)")
+    if s.synthetic and s.chief:
         print(SYNTHETIC_NOTE.format(dataset=s.dataset))
     return s
 
@@ -146,9 +180,11 @@ def prepared_data(s: Setup, table: str) -> Path:
     embedded dataset is generated and prepared in the cache first.
     """
     from lrcn_tf.data import embedded, folders
+    from lrcn_tf.training import distributed
 
-    if s.synthetic and not FLAGS.data_dir:
+    if s.synthetic and not FLAGS.data_dir and s.chief:  # across machines: made by the chief
         embedded.ensure(s.dataset, s.data_dir)
+    distributed.barrier(s.strategy)
     folders.check_prepared(s.data_dir, s.dataset, table, "--data_dir" if FLAGS.data_dir else "")
     return s.data_dir
 
@@ -176,7 +212,14 @@ def check_output(output: Path) -> None:
 
 def finish(s: Setup, table: str, start: float) -> int:
     """The end of every table's run: the time it took and, unless --nocompare, the comparison
-    with the paper (its exit status is the program's)."""
+    with the paper (its exit status is the program's). Across machines every worker waits
+    here until the chief has written everything, and only the chief compares."""
+    from lrcn_tf.training import distributed
+
+    distributed.barrier(s.strategy)
+    if not s.chief:
+        print(f"{table}: trained in {time.time() - start:.0f} s; the chief wrote the results")
+        return 0
     print(f"{table}: rows in {s.output}, done in {time.time() - start:.0f} s")
     return print_comparison(s.output, [table]) if FLAGS.compare else 0
 

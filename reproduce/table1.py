@@ -9,7 +9,8 @@ prepared on first use (20 s to 2 min), then `--split all` with the default prese
 evaluates the 18 models (3 splits x 2 inputs x 3 models): 11 min 35 s in all on the 2-core
 development machine while other jobs kept its load average at 6-7; `--preset smoke --split 1`
 takes about a minute. The paper preset (hybrid CaffeNet, up to 70,000 SGD steps of 24 x 16
-frames per model) wants GPUs: `--strategy mirrored` uses all of them.
+frames per model) wants GPUs: `--strategy mirrored` uses all of them, `--strategy
+multi_worker` those of several machines (docs/scaling.md).
 
 For every split and input: single_frame is trained first, then lrcn_fc6 and lrcn_fc7 start
 from its CNN (as the original did); every model is evaluated on the split's test videos with
@@ -47,9 +48,6 @@ flags.adopt_module_key_flags(common)  # --help lists the common flags too
 flags.DEFINE_enum("split", "1", ["1", "2", "3", "all"], "UCF-101 split(s) to train and test on.")
 flags.DEFINE_list("inputs", ["rgb", "flow"], "Inputs: rgb, flow (fusion rows need both).")
 flags.DEFINE_list("models", list(MODELS), "Rows to run; LRCN rows always train single_frame first.")
-flags.DEFINE_enum(
-    "strategy", "none", ["none", "mirrored"], "mirrored: tf.distribute over all visible GPUs."
-)
 flags.DEFINE_enum(
     "weights",
     "train",
@@ -182,16 +180,6 @@ def _released(s: common.Setup, start: float) -> int:
     return 0
 
 
-def _strategy():
-    if FLAGS.strategy != "mirrored":
-        return None
-    import tensorflow as tf
-
-    strategy = tf.distribute.MirroredStrategy()
-    print(f"mirrored over {strategy.num_replicas_in_sync} replica(s)")
-    return strategy
-
-
 def _config(model: str, modality: str, split: int, s: common.Setup):
     return configs.build(f"table1/{model}/{modality}", s.preset, [f"split={split}", *s.overrides])
 
@@ -200,6 +188,8 @@ def main(argv: list[str]) -> int:
     del argv
     start = time.time()
     _check_flags()
+    if FLAGS.weights == "caffe" and FLAGS.strategy == "multi_worker":
+        raise app.UsageError("--weights caffe evaluates only: run it on one machine")
     if FLAGS.weights == "caffe" and not FLAGS["output"].present:
         FLAGS.output = "results/table1_caffe.csv"  # not mixed with trained rows of the same keys
     s = common.setup(seed_fields=("train.seed", "pretext_train.seed"))
@@ -212,7 +202,7 @@ def main(argv: list[str]) -> int:
     _prepared_data(s, splits)
     from lrcn_tf.tasks import activity  # TensorFlow import after the flags are read
 
-    data, strategy = Data(s.dataset, s.data_dir), _strategy()
+    data, strategy = Data(s.dataset, s.data_dir), s.strategy
     wanted = [m for m in MODELS if m in FLAGS.models]
     curves = {}
     for split in splits:
@@ -225,7 +215,10 @@ def main(argv: list[str]) -> int:
                 done[model, modality] = activity.run_row(
                     cfg, data, s.workdir, init=init, strategy=strategy
                 )
-                common.print_result("table1", done[model, modality])
+                if s.chief:
+                    common.print_result("table1", done[model, modality])
+        if not s.chief:  # across machines the chief evaluates, fuses and writes the rows
+            continue
         results = [r for (m, _), r in done.items() if m in wanted]
         for model in wanted if {"rgb", "flow"} <= set(FLAGS.inputs) else ():
             rgb, flow = done[model, "rgb"], done[model, "flow"]
@@ -238,6 +231,8 @@ def main(argv: list[str]) -> int:
         missing = max(r.missing_test_videos for r in done.values())
         rows = common.csv_rows("table1", results, s, missing_test_videos=missing)
         update_results(s.output, rows)  # after every split, so a kill keeps the finished ones
+    if not s.chief:
+        return common.finish(s, "table1", start)
     mean_rows = _all_splits(s.output, s.dataset, s.preset)
     if mean_rows:
         update_results(s.output, mean_rows)

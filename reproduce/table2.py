@@ -18,7 +18,8 @@ Hardware and time: with no `--data_dir` the embedded dataset (750 generated imag
 captions each; 100 test images x 500 test captions) is generated on first use; the default
 preset pre-trains the small CNN, trains the captioner in two stages and scores the 50,000
 pairs in about 7 minutes on 2 shared CPU cores (3.5 minutes of CPU; scoring 2-4 s);
-`--preset smoke` in under a minute. The paper preset (CaffeNet, 160,000 SGD steps) wants a GPU; scoring COCO's
+`--preset smoke` in under a minute. `--strategy` trains the captioner over the GPUs of a host
+(mirrored) or of several machines (multi_worker, docs/scaling.md); the scoring runs on one. The paper preset (CaffeNet, 160,000 SGD steps) wants a GPU; scoring COCO's
 5,000 x 25,000 pairs is bounded in memory by the chunk sizes (the matrix itself, 500 MB, is
 written to the run folder as a memory map).
 
@@ -58,7 +59,9 @@ def main(argv: list[str]) -> int:
     common.prepared_data(s, "table2")  # the folder holds --dataset (made in the cache if embedded)
     from lrcn_tf.tasks import retrieval  # TensorFlow import after the flags are read
 
-    result = retrieval.run_row(cfg, Data(s.dataset, s.data_dir), s.workdir)
+    result = retrieval.run_row(cfg, Data(s.dataset, s.data_dir), s.workdir, s.strategy)
+    if not s.chief:  # across machines the chief scores and writes
+        return common.finish(s, "table2", start)
     state = "found: its checkpoints are reused" if result.captioner_reused else "new: training"
     print(f"captioner run folder {result.captioner_run} ({state})")
     update_results(s.output, common.csv_rows("table2", [result], s))

@@ -15,7 +15,8 @@ then pre-trains the small CNN on a generated classification task (our ImageNet s
 trains the LRCN captioner in two stages (CNN frozen, then fine-tuned), decodes the 100 test
 images greedily and runs both baselines: under 10 minutes on 2 CPU cores; `--preset smoke`
 in about 2 minutes. The paper preset (CaffeNet, 160,000 SGD steps of 100 captions) wants a
-GPU; mixed precision is used on GPUs (`--mixed_precision`).
+GPU; mixed precision is used on GPUs (`--mixed_precision`); `--strategy mirrored` trains over
+the GPUs of a host, `--strategy multi_worker` over several machines (docs/scaling.md).
 
 Rows written to results/table3.csv: table3, {lrcn, nn_fc7, nn_fc8}, `--split` (test),
 {bleu1..bleu4, meteor (when Java is available), cider, rouge_l}, <dataset>. Also written: the
@@ -234,6 +235,8 @@ def main(argv: list[str]) -> int:
     del argv
     start = time.time()
     if FLAGS.weights == "caffe":
+        if FLAGS.strategy == "multi_worker":
+            raise app.UsageError("--weights caffe evaluates only: run it on one machine")
         if not FLAGS["output"].present:
             FLAGS.output = "results/table3_caffe.csv"  # not mixed with trained rows
         if not FLAGS["dataset"].present:
@@ -259,7 +262,10 @@ def main(argv: list[str]) -> int:
         s.workdir,
         split=FLAGS.split,
         temperature=FLAGS.temperature,
+        strategy=s.strategy,
     )
+    if not s.chief:  # across machines the chief decodes, scores and writes
+        return common.finish(s, "table3", start)
     common.print_result("table3", result)
     update_results(s.output, common.csv_rows("table3", [result], s))
     page, kit = _write_pages(s, result, cfg.variant)

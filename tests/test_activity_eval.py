@@ -18,7 +18,9 @@ def test_clip_probabilities_average_softmax_over_crops_and_frames():
 
 
 def _fake_predict(x):
-    # "Logits" read from the input: class score = the pixel value of channel 0 / 1.
+    # "Logits" read from the input: class score = the pixel value of channel 0 / 1. Takes
+    # (B, crops, T, h, w, C) as predictors do: crops into the batch.
+    x = np.reshape(x, (-1, *np.shape(x)[-4:]))
     b, t = x.shape[:2]
     out = np.zeros((b, t, 2))
     out[..., 0] = x[:, :, 0, 0, 0]
@@ -58,7 +60,7 @@ def test_evaluate_videos_streamed_and_per_video_agree():
     calls = []
 
     def predict(x):
-        calls.append(len(x))
+        calls.append(np.shape(x)[0] * np.shape(x)[1])
         return _fake_predict(x)
 
     for batches in (per_video, streamed):

@@ -135,3 +135,34 @@ def test_mirrored_strategy_on_two_cpu_devices(data_dir, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "replicas 2 loss" in proc.stdout
+
+
+def test_grouped_evaluation_equals_one_video_at_a_time(data_dir):
+    """`evaluate` sends VIDEOS_PER_CALL videos a forward pass, put together by tf.data and
+    given to the model as tensors: the scores equal those of one video a call, from numpy."""
+    from lrcn_tf.data.ucf101 import pipeline as up
+    from lrcn_tf.tasks import activity as task
+
+    cfg = build("table1/lrcn_fc6/rgb", "smoke", FAST)
+    assert cfg.eval_per_video and task.VIDEOS_PER_CALL > 1
+    model = task.build_model(cfg, 2, task.crop_size(cfg, data_dir))
+    names, labels, scores = task.evaluate(model, cfg, data_dir)
+    assert len(names) > task.VIDEOS_PER_CALL  # more than one group
+    one = up.test_clips(
+        data_dir,
+        cfg.split,
+        cfg.modality,
+        crop_size=task.crop_size(cfg, data_dir),
+        per_video=True,
+        scale=cfg.input_scale,
+        **cfg.test_protocol,
+    )
+    want, want_labels = ev.evaluate_videos(
+        task.predictor(model, cfg.channel_order),
+        one.as_numpy_iterator(),
+        len(names),
+        2,
+        progress=False,
+    )
+    np.testing.assert_array_equal(labels, want_labels)
+    np.testing.assert_allclose(scores, want, rtol=1e-6)

@@ -128,6 +128,20 @@ def test_per_video_matches_per_clip(data):
     )
 
 
+def test_videos_per_element_merges_consecutive_videos(data):
+    videos = list(up.test_clips(data, 2, "rgb", per_video=True))
+    merged = list(up.test_clips(data, 2, "rgb", per_video=True, videos_per_element=3))
+    assert len(videos) > 3 and len(merged) == -(-len(videos) // 3)
+    for i, m in enumerate(merged):
+        group = videos[3 * i : 3 * i + 3]
+        np.testing.assert_array_equal(
+            m["clips"].numpy(), np.concatenate([v["clips"].numpy() for v in group])
+        )
+        for key in ("label", "video_index"):  # one per clip now
+            want = np.concatenate([np.repeat(v[key].numpy(), len(v["clips"])) for v in group])
+            np.testing.assert_array_equal(m[key].numpy(), want)
+
+
 def test_bad_arguments_are_named(data):
     with pytest.raises(ValueError, match="modality 'depth'"):
         up.train_clips(data, 1, "depth")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,8 +46,8 @@ def clip_probabilities(logits: np.ndarray, num_crops: int) -> np.ndarray:
 
 
 def evaluate_videos(
-    predict: Callable[[np.ndarray], np.ndarray],
-    batches: Iterable[dict[str, np.ndarray]],
+    predict: Callable[[Any], np.ndarray],
+    batches: Iterable[dict[str, Any]],
     num_videos: int,
     num_classes: int,
     progress: bool = True,
@@ -55,11 +56,13 @@ def evaluate_videos(
     """Per-video scores: mean softmax over the crops, frames and clips of each video.
 
     Args:
-      predict: logits of a batch of clips, (B, T, h, w, C) -> (B, T, K).
-      batches: elements of `ucf101_pipeline.test_clips` as numpy: "clips" (B, crops, T, h, w,
-        C) with "label" and "video_index" (B,) when streamed, or "clips" (N, crops, T, ...)
-        with scalar "label" and "video_index" when per_video (one video: all its crops and
-        clips then go through the model in one forward pass).
+      predict: logits of a batch of clips, (B, crops, T, h, w, C) -> (B * crops, T, K), clip
+        major (it is given an element's "clips" as they come, numpy or tensors, so a tensor
+        from tf.data reaches the model without a copy).
+      batches: elements of `ucf101_pipeline.test_clips` (numpy or tensors): "clips" (B, crops,
+        T, h, w, C) with "label" and "video_index" (B,) when streamed, or "clips" (N, crops,
+        T, ...) with scalar "label" and "video_index" when per_video (one video: all its crops
+        and clips then go through the model in one forward pass).
       num_videos, num_classes: the size of the result.
       progress: show a progress bar.
       group: elements that go through `predict` together, in one call on their clips
@@ -81,20 +84,21 @@ def evaluate_videos(
     pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def run_pending():
-        flat = [c.reshape(-1, *c.shape[2:]) for c, _, _ in pending]
-        logits = np.asarray(predict(flat[0] if len(flat) == 1 else np.concatenate(flat)))
+        clips = pending[0][0] if len(pending) == 1 else np.concatenate([c for c, _, _ in pending])
+        logits = np.asarray(predict(clips))
         start = 0
-        for (clips, index, label), f in zip(pending, flat):
-            probs = clip_probabilities(logits[start : start + len(f)], clips.shape[1])
-            start += len(f)
+        for clips, index, label in pending:
+            n, crops = tuple(clips.shape[:2])
+            probs = clip_probabilities(logits[start : start + n * crops], crops)
+            start += n * crops
             np.add.at(sums, index, probs)
             np.add.at(counts, index, 1)
             labels[index] = label
         pending.clear()
 
     for el in tqdm(batches, desc="evaluate", unit="batch", leave=False, disable=not progress):
-        clips = np.asarray(el["clips"])
-        b = clips.shape[0]
+        clips = el["clips"]
+        b = int(clips.shape[0])
         index = np.broadcast_to(np.asarray(el["video_index"]), (b,))
         pending.append((clips, index, np.broadcast_to(np.asarray(el["label"]), (b,))))
         if len(pending) == group:

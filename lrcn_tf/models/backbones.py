@@ -57,11 +57,16 @@ class LRN(layers.Layer):
         self.local_size, self.alpha, self.beta, self.k = local_size, alpha, beta, k
 
     def call(self, x):
-        half = self.local_size // 2
+        # The window sums as one matmul with a 0/1 band matrix (channels x channels): one
+        # library kernel instead of local_size slices of a padded copy (3.4x faster with the
+        # power below, on the hybrid net's norm1 on 2 CPU cores: docs/performance.md).
         channels = x.shape[-1]
-        squared = ops.pad(ops.square(x), [[0, 0]] * (len(x.shape) - 1) + [[half, half]])
-        window = sum(squared[..., i : i + channels] for i in range(self.local_size))
+        offset = np.subtract.outer(np.arange(channels), np.arange(channels))
+        band = ops.cast(np.abs(offset) <= self.local_size // 2, x.dtype)
+        window = ops.matmul(ops.square(x), band)
         scale = self.k + (self.alpha / self.local_size) * window
+        if self.beta == 0.75:  # Caffe's default: scale ** -0.75 without exp/log
+            return x * ops.rsqrt(scale) * ops.rsqrt(ops.sqrt(scale))
         return x / ops.power(scale, self.beta)
 
     def get_config(self):

@@ -214,6 +214,13 @@ def caption_loss(logits, targets, loss_weight: float = LOSS_WEIGHT):
       logits: (B, T, V) float.
       targets: (B, T) int, IGNORE (-1) where padded.
     """
+    total, count = caption_loss_terms(logits, targets, loss_weight)
+    return total / ops.maximum(count, 1.0)
+
+
+def caption_loss_terms(logits, targets, loss_weight: float = LOSS_WEIGHT):
+    """(loss_weight x the summed cross-entropy of the valid steps, their number): a batch
+    split over replicas is normalised by the count of the whole batch (`trainer.fit`)."""
     targets = ops.cast(targets, "int32")
     valid = ops.not_equal(targets, IGNORE)
     safe = ops.where(valid, targets, 0)
@@ -221,7 +228,7 @@ def caption_loss(logits, targets, loss_weight: float = LOSS_WEIGHT):
         safe, ops.cast(logits, "float32"), from_logits=True
     )
     valid = ops.cast(valid, "float32")
-    return loss_weight * ops.sum(ce * valid) / ops.maximum(ops.sum(valid), 1.0)
+    return loss_weight * ops.sum(ce * valid), ops.sum(valid)
 
 
 def make_loss_fn(loss_weight: float = LOSS_WEIGHT):
@@ -234,6 +241,11 @@ def make_loss_fn(loss_weight: float = LOSS_WEIGHT):
         inputs, targets = batch
         return caption_loss(model(inputs, training=training), targets, loss_weight)
 
+    def terms(model, batch, training):
+        inputs, targets = batch
+        return caption_loss_terms(model(inputs, training=training), targets, loss_weight)
+
+    loss_fn.terms = terms  # across replicas: the global count normalises (trainer.fit)
     return loss_fn
 
 

@@ -31,7 +31,7 @@ from lrcn_tf.data.ucf101 import pipeline as ucf101_pipeline
 from lrcn_tf.evaluation import activity as ev
 from lrcn_tf.models import activity as models
 from lrcn_tf.tasks.base import Data, RowResult
-from lrcn_tf.training import optim, trainer
+from lrcn_tf.training import distributed, optim, trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +85,8 @@ def report_coverage(run: runtime.Run, data_dir: str | Path, split: int) -> int:
         "missing": len(missing),
         "missing_videos": missing,
     }
+    if not runtime.is_chief():  # across machines the chief writes and warns
+        return len(missing)
     runtime.write_text_atomic(run.path("test_videos.json"), json.dumps(record, indent=1) + "\n")
     if missing:
         msg = (
@@ -132,12 +134,15 @@ def _train_red_mean(cfg: Table1Config) -> bool:
     return cfg.is_lrcn and cfg.defect_train_red_mean
 
 
-def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data.Dataset:
+def train_dataset(
+    cfg: Table1Config, data_dir: str | Path, size: int, shard: tuple[int, int] | None = None
+) -> tf.data.Dataset:
     """Random frames (single-frame model) or 16-frame clips (LRCN) with one crop and mirror
     drawn each, as whole uint8 frames and the draws: `make_preprocess(cfg, size)` crops,
     mirrors and subtracts the mean in the train step, on the accelerator (the host only
     reads and decodes). With the original's crop-only-when-mirroring defect the host crops
-    (or squashes) and yields uint8 clips instead."""
+    (or squashes) and yields uint8 clips instead. `shard` (part, parts): one worker's rows of
+    every batch (training across machines; the pipelines' `shard`)."""
     common = dict(
         batch_size=cfg.train.batch_size,
         crop_size=size,
@@ -147,6 +152,7 @@ def train_dataset(cfg: Table1Config, data_dir: str | Path, size: int) -> tf.data
         normalised=False,
         crop_on_host=_squash(cfg),
         crop_only_when_mirroring=_squash(cfg),
+        shard=shard,
     )
     if cfg.is_lrcn:
         return ucf101_pipeline.train_clips(
@@ -218,7 +224,12 @@ def pretext_model(cfg: Table1Config, size: int) -> keras.Model:
     return keras.Model(frame, heads, name="pretext")
 
 
-def pretrain(cfg: Table1Config, data_dir: str | Path, workdir: str | Path) -> Path:
+def pretrain(
+    cfg: Table1Config,
+    data_dir: str | Path,
+    workdir: str | Path,
+    strategy: tf.distribute.Strategy | None = None,
+) -> Path:
     """Pre-trains the row's CNN on the renderer's still frames (once; then found again).
 
     Its run folder, `<workdir>/table1-pretext-<hash>`, is keyed by the stage's settings, the
@@ -243,12 +254,13 @@ def pretrain(cfg: Table1Config, data_dir: str | Path, workdir: str | Path) -> Pa
     )
     run = runtime.Run(workdir, "table1-pretext", record)
     done = run.path("pretext.weights.h5")
-    if done.exists():
+    if distributed.chief_decides(strategy, done.exists()):
         return done
     tc = cfg.pretext_train
     images, labels = render_stills(cfg.pretext_images, tc.seed, *info.frame_size, crop=size)
     runtime.seed_everything(tc.seed)
-    model = pretext_model(cfg, size)
+    with strategy.scope() if strategy is not None else _null_scope():
+        model = pretext_model(cfg, size)
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(images), seed=tc.seed)
     ds = ds.batch(tc.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
@@ -278,9 +290,12 @@ def pretrain(cfg: Table1Config, data_dir: str | Path, workdir: str | Path) -> Pa
         description="pretext",
         checkpoint_iterator=False,
         preprocess=preprocess,
+        strategy=strategy,
     )
     run.log("pre-trained on %d stills: losses %s", len(images), history["losses"][-3:])
-    model.save_weights(str(done))
+    if distributed.is_chief(strategy):
+        model.save_weights(str(done))
+    distributed.barrier(strategy)  # the other workers read it next
     return done
 
 
@@ -329,7 +344,7 @@ def train(
                 raise ValueError(f"{cfg.model}: no layer of {pretext_weights} matches the model")
     history = trainer.fit(
         model,
-        train_dataset(cfg, data_dir, size),
+        lambda shard: train_dataset(cfg, data_dir, size, shard),  # each worker: its rows
         loss_fn,
         cfg.train,
         ckpt_dir=ckpt_dir,
@@ -347,15 +362,23 @@ VIDEOS_PER_CALL = 8
 
 
 def predictor(model: keras.Model, channel_order: str = "rgb"):
-    """`predict(clips) -> logits`: numpy (N, T, h, w, C) normalised clips of the pipelines ->
-    numpy (N, T, K), in the model's `channel_order`, at inference (dropout off), one compiled
-    call per batch (retraced for new shapes only while needed)."""
+    """`predict(clips) -> logits`: normalised clips of the pipelines (N, T, h, w, C), or (N,
+    crops, T, h, w, C) as test elements hold them, numpy or tensors -> numpy (N [* crops], T,
+    K), in the model's `channel_order`, at inference (dropout off), one compiled call per
+    batch (retraced for new shapes only while needed). A tensor goes in without a copy."""
 
     def forward(x):
         return model(ucf101_pipeline.to_channel_order(x, channel_order), training=False)
 
-    predict = tf.function(forward, reduce_retracing=True)
-    return lambda x: predict(tf.constant(x)).numpy()
+    compiled = tf.function(forward, reduce_retracing=True)
+
+    def predict(x):
+        x = x if tf.is_tensor(x) else tf.constant(x)
+        if x.shape.rank == 6:  # crops into the batch (a reshape shares the buffer)
+            x = tf.reshape(x, [-1, *x.shape[2:]])
+        return compiled(x).numpy()
+
+    return predict
 
 
 def evaluate(
@@ -364,7 +387,7 @@ def evaluate(
     """Per-video scores of the split's test videos with the original protocol.
 
     With `cfg.eval_per_video` all crops of all clips of `VIDEOS_PER_CALL` videos go through
-    the model in one forward pass; otherwise (real UCF-101 on a full-size net) clips are streamed in batches of
+    the model in one forward pass (tf.data puts them together); otherwise (real UCF-101 on a full-size net) clips are streamed in batches of
     `cfg.eval_batch_clips`, each with all its crops.
 
     Returns:
@@ -378,16 +401,16 @@ def evaluate(
         cfg.modality,
         crop_size=crop_size(cfg, data_dir),
         per_video=cfg.eval_per_video,
+        videos_per_element=VIDEOS_PER_CALL if cfg.eval_per_video else 1,
         scale=cfg.input_scale,
         batch_size=None if cfg.eval_per_video else cfg.eval_batch_clips,
         **cfg.test_protocol,
     )
     scores, labels = ev.evaluate_videos(
         predictor(model, cfg.channel_order),
-        data.as_numpy_iterator(),
+        data,  # tensors: the clips reach the model without a copy
         len(videos),
         info.num_classes,
-        group=VIDEOS_PER_CALL if cfg.eval_per_video else 1,
     )
     missing = [v.name for v, n in zip(videos, labels) if n < 0]
     if missing:
@@ -414,7 +437,10 @@ def run_row(
       workdir: where run folders go.
       init: the finished single-frame row of the same split and modality (LRCN rows start
         from its CNN, as the original did).
-      strategy: e.g. tf.distribute.MirroredStrategy.
+      strategy: e.g. tf.distribute.MirroredStrategy, or MultiWorkerMirroredStrategy: then
+        every worker trains, the chief alone writes the run folder's files and evaluates,
+        and another worker returns the row unevaluated (accuracy nan, no `values`) once the
+        chief has saved the weights.
 
     Returns:
       The row's video accuracy, keyed (model, split<N>, modality) in `values`.
@@ -445,12 +471,16 @@ def run_row(
     result = ActivityResult(
         run.id, run.dir, {}, cfg.model, cfg.modality, cfg.split, float("nan"), missing
     )
-    if result.scores_path.exists():
+    if distributed.chief_decides(strategy, result.scores_path.exists()):
+        if not distributed.is_chief(strategy):
+            return result
         saved = ev.load_scores(result.scores_path)
         acc = ev.accuracy(saved["scores"], saved["labels"])
         run.log("already evaluated: accuracy %.2f%%", acc)
         return _with_accuracy(result, acc)
-    pretext = pretrain(cfg, data_dir, workdir) if cfg.pretext and not cfg.is_lrcn else None
+    pretext = (
+        pretrain(cfg, data_dir, workdir, strategy) if cfg.pretext and not cfg.is_lrcn else None
+    )
     model, history = train(
         cfg,
         data_dir,
@@ -465,8 +495,12 @@ def run_row(
         history["resumed_from"],
         history["losses"][-3:],
     )
-    model.save_weights(str(result.weights_path))
-    model.save(result.keras_path)  # the whole model: keras.models.load_model(...) reloads it
+    if distributed.is_chief(strategy):
+        model.save_weights(str(result.weights_path))
+        model.save(result.keras_path)  # the whole model: keras.models.load_model(...) reloads it
+    distributed.barrier(strategy)  # the weights are on disk for the rows starting from them
+    if not distributed.is_chief(strategy):
+        return result
     videos, labels, scores = evaluate(model, cfg, data_dir)
     ev.save_scores(result.scores_path, videos, labels, scores)
     acc = ev.accuracy(scores, labels)

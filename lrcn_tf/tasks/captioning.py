@@ -37,7 +37,7 @@ from lrcn_tf.data.text import Vocabulary
 from lrcn_tf.models import backbones, captioner
 from lrcn_tf.models.decoding import CaptionGenerator
 from lrcn_tf.tasks.base import Data, RowResult
-from lrcn_tf.training import optim, trainer
+from lrcn_tf.training import distributed, optim, trainer
 
 
 def build_encoder(enc: EncoderConfig) -> keras.Model:
@@ -63,17 +63,23 @@ def _pretext_loss(model, batch, training):
 
 
 def pretrain_encoder(
-    enc: EncoderConfig, encoder: keras.Model, folder: Path, image_size: int, seed: int = 1701
+    enc: EncoderConfig,
+    encoder: keras.Model,
+    folder: Path,
+    image_size: int,
+    seed: int = 1701,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> None:
     """Trains the small CNN to classify generated one-object-kind scenes by shape x colour.
 
     Our stand-in for the paper's ImageNet pre-training of CaffeNet: a classification task on
     its own random scenes (never the caption images), after which fc7 and fc8 describe what
     is in an image without having seen a caption. Saved as
-    `folder/encoder.weights.h5`; when that file exists it is loaded instead.
+    `folder/encoder.weights.h5`; when that file exists it is loaded instead. Under a
+    multi-worker `strategy` every worker trains, the chief saves.
     """
     done = folder / "encoder.weights.h5"
-    if done.exists():
+    if distributed.chief_decides(strategy, done.exists()):
         encoder.load_weights(done)
         return
     rng = np.random.default_rng([seed, 5])  # a stream of its own, not the dataset's
@@ -95,8 +101,11 @@ def pretrain_encoder(
         folder / "ckpt",
         description="encoder pre-training",
         checkpoint_iterator=False,
+        strategy=strategy,
     )
-    encoder.save_weights(done)
+    if distributed.is_chief(strategy):
+        encoder.save_weights(done)
+    distributed.barrier(strategy)
 
 
 # Fields that change only decoding / scoring: left out of the training run's id, so decoding
@@ -121,7 +130,11 @@ _NEW_FIELDS = {"predict_bias_lr_mult": 1.0, "train_restval": False}
 
 
 def pretrained_encoder(
-    enc: EncoderConfig, workdir: str | Path, image_size: int, seed: int
+    enc: EncoderConfig,
+    workdir: str | Path,
+    image_size: int,
+    seed: int,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> keras.Model:
     """`build_encoder`, pre-trained (once, then loaded) if `enc.pretext`.
 
@@ -132,11 +145,12 @@ def pretrained_encoder(
     from lrcn_tf import runtime
     from lrcn_tf.configs import to_dict
 
-    encoder = build_encoder(enc)
+    with distributed.scope(strategy):
+        encoder = build_encoder(enc)
     if enc.pretext:
         record = {"encoder": to_dict(enc), "image_size": image_size, "seed": seed}
         run = runtime.Run(workdir, "table3-pretext", record)
-        pretrain_encoder(enc, encoder, run.dir, image_size, seed)
+        pretrain_encoder(enc, encoder, run.dir, image_size, seed, strategy)
     return encoder
 
 
@@ -193,9 +207,11 @@ def train_two_stages(
     data_dir: str | Path,
     run,
     cache: bool,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> dict:
     """Stage 1 (CNN frozen but fc8) and, if `cfg.finetune`, stage 2 (CNN fine-tuned); the
-    trained captioner is saved as `final.keras` in the run folder.
+    trained captioner is saved as `final.keras` in the run folder (by the chief alone under
+    a multi-worker `strategy`; the model must have been built in its scope).
 
     Returns:
       {"stage1": trainer history, "stage2": trainer history or None}.
@@ -235,6 +251,7 @@ def train_two_stages(
         run.path("ckpt_stage1"),
         multipliers=mults,
         description="stage 1 (CNN frozen)",
+        strategy=strategy,
     )
     run.log("stage 1 done: %s", history["stage1"]["losses"][-1:] or "resumed at the end")
     if cfg.finetune:
@@ -249,9 +266,11 @@ def train_two_stages(
             run.path("ckpt_stage2"),
             multipliers=mults,
             description="stage 2 (CNN fine-tuned)",
+            strategy=strategy,
         )
         run.log("stage 2 done: %s", history["stage2"]["losses"][-1:] or "resumed at the end")
-    model.save(run.path("final.keras"))  # keras.models.load_model(...) reloads it
+    if distributed.is_chief(strategy):
+        model.save(run.path("final.keras"))  # keras.models.load_model(...) reloads it
     return history
 
 
@@ -347,6 +366,7 @@ def run_row(
     *,
     split: str = "test",
     temperature: float | None = None,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> DescriptionResult:
     """Table 3 for one LRCN variant: the 1-NN fc7 / fc8 baselines, then LRCN trained and decoded.
 
@@ -356,6 +376,9 @@ def run_row(
       workdir: where run folders go; training resumes from its run folder.
       split: the split scored (`val` for tuning).
       temperature: sample captions at this temperature instead of beam search.
+      strategy: None, MirroredStrategy or MultiWorkerMirroredStrategy (models built in its
+        scope); across machines every worker trains, the chief alone runs the baselines,
+        decodes, scores and writes, and another worker returns no scores.
 
     Returns:
       Scores keyed (row, split, metric) for rows lrcn, nn_fc7, nn_fc8, and the captions.
@@ -378,11 +401,14 @@ def run_row(
 
     # 1. The ImageNet-style encoder (pre-trained here on the synthetic data) and the baselines,
     #    which use it before any caption training touches it.
-    encoder = pretrained_encoder(cfg.encoder, workdir, info.image_size or 64, cfg.stage1.seed)
+    encoder = pretrained_encoder(
+        cfg.encoder, workdir, info.image_size or 64, cfg.stage1.seed, strategy
+    )
     refs = captions.references(data.folder, split)
+    chief = distributed.is_chief(strategy)
     train_caps = captions.references(data.folder, "train")
     scores, predictions = {}, {}
-    for row, layer in (("nn_fc7", "relu7"), ("nn_fc8", "fc8")):
+    for row, layer in (("nn_fc7", "relu7"), ("nn_fc8", "fc8")) if chief else ():
         tr_ids, tr_f = image_features(
             encoder, cfg.encoder, data.folder, "train", layer, cfg.eval_batch
         )
@@ -403,8 +429,13 @@ def run_row(
         run.log("%s on %s: %s", row, split, scores[row])
 
     # 2. LRCN: two training stages, then decoding.
-    model, decoder = build_captioner(cfg, encoder, len(info.vocab))
-    history = train_two_stages(cfg, model, encoder, data.folder, run, cache=data.synthetic)
+    with distributed.scope(strategy):
+        model, decoder = build_captioner(cfg, encoder, len(info.vocab))
+    history = train_two_stages(
+        cfg, model, encoder, data.folder, run, cache=data.synthetic, strategy=strategy
+    )
+    if not chief:
+        return DescriptionResult(run.id, run.dir, {}, refs, {}, run.dir)
     predictions["lrcn"] = generate(
         cfg,
         encoder,

@@ -26,7 +26,7 @@ from lrcn_tf.configs.table3 import Table3Config
 from lrcn_tf.data.captions import format as captions
 from lrcn_tf.tasks import captioning
 from lrcn_tf.tasks.base import Data, RowResult
-from lrcn_tf.training import trainer
+from lrcn_tf.training import distributed, trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +47,9 @@ class RetrievalResult(RowResult):
     scoring_seconds: float
 
 
-def trained_captioner(cap: Table3Config, data: Data, workdir: str | Path):
-    """Table 3's LRCN_2f in Table 3's run folder: trained there, or restored when done.
+def trained_captioner(cap: Table3Config, data: Data, workdir: str | Path, strategy=None):
+    """Table 3's LRCN_2f in Table 3's run folder: trained there, or restored when done
+    (under `strategy`, as `captioning.run_row`).
 
     Returns:
       (Table 3's run, the encoder, the decoder).
@@ -59,10 +60,13 @@ def trained_captioner(cap: Table3Config, data: Data, workdir: str | Path):
     runtime.seed_everything(cap.stage1.seed)
     # The same pre-trained CNN (and run folder) as Table 3: see captioning.pretrained_encoder.
     encoder = captioning.pretrained_encoder(
-        cap.encoder, workdir, info.image_size or 64, cap.stage1.seed
+        cap.encoder, workdir, info.image_size or 64, cap.stage1.seed, strategy
     )
-    model, decoder = captioning.build_captioner(cap, encoder, len(info.vocab))
-    captioning.train_two_stages(cap, model, encoder, data.folder, run, cache=data.synthetic)
+    with distributed.scope(strategy):
+        model, decoder = captioning.build_captioner(cap, encoder, len(info.vocab))
+    captioning.train_two_stages(
+        cap, model, encoder, data.folder, run, cache=data.synthetic, strategy=strategy
+    )
     return run, encoder, decoder
 
 
@@ -107,8 +111,11 @@ def score_split(cfg: Table2Config, data: Data, encoder, decoder, run: runtime.Ru
     return np.load(final, mmap_mode="r"), caption_image
 
 
-def run_row(cfg: Table2Config, data: Data, workdir: str | Path) -> RetrievalResult:
+def run_row(cfg: Table2Config, data: Data, workdir: str | Path, strategy=None) -> RetrievalResult:
     """Trains (or reuses) the captioner, scores every caption-image pair, ranks them.
+
+    Under a multi-worker `strategy` every worker trains the captioner and the chief alone
+    scores and writes; another worker returns no values (and an empty score matrix).
 
     Returns:
       Recall at 1/5/10 (percent) and median rank keyed (row, caption_to_image |
@@ -116,7 +123,9 @@ def run_row(cfg: Table2Config, data: Data, workdir: str | Path) -> RetrievalResu
     """
     from lrcn_tf.evaluation.retrieval import retrieval_metrics
 
-    cap_run, encoder, decoder = trained_captioner(cfg.captioner, data, workdir)
+    cap_run, encoder, decoder = trained_captioner(cfg.captioner, data, workdir, strategy)
+    if not distributed.is_chief(strategy):
+        return RetrievalResult(cap_run.id, cap_run.dir, {}, cap_run.id, cap_run.resumed, 0, 0, 0.0)
     record = {"config": to_dict(cfg), "dataset": data.name, "captioner_run": cap_run.id}
     run = runtime.Run(workdir, "table2", record)
     start = time.time()

@@ -20,16 +20,21 @@ from lrcn_tf.data.tacos import pipeline as tacos_pipeline
 from lrcn_tf.evaluation.captioning import score_captions
 from lrcn_tf.models import captioner, video_description
 from lrcn_tf.tasks.base import Data, RowResult
-from lrcn_tf.training import trainer
+from lrcn_tf.training import distributed, trainer
 
 
-def run_row(cfg: VideoDescriptionConfig, data: Data, workdir: str | Path) -> RowResult:
+def run_row(
+    cfg: VideoDescriptionConfig, data: Data, workdir: str | Path, strategy=None
+) -> RowResult:
     """Trains one row's model (resuming from its run folder) and scores it on `cfg.eval_split`.
 
     Args:
       cfg: the row (`table5/<row>`).
       data: a prepared TACoS folder.
       workdir: where run folders go.
+      strategy: None, MirroredStrategy or MultiWorkerMirroredStrategy (the model is built in
+        its scope); across machines every worker trains, the chief alone decodes, scores and
+        writes, and another worker returns no values.
 
     Returns:
       BLEU-1..4, METEOR, CIDEr, ROUGE-L (what `score_captions` gives) keyed (row, eval split,
@@ -41,24 +46,25 @@ def run_row(cfg: VideoDescriptionConfig, data: Data, workdir: str | Path) -> Row
     runtime.seed_everything(cfg.train.seed)
     train = corpus.split("train")
     sizes = dict(num_layers=cfg.num_layers, embed_dim=cfg.embed_dim, hidden=cfg.lstm_units)
-    if cfg.architecture == "encoder_decoder":
-        model, encoder, decoder = video_description.build_encoder_decoder(
-            len(corpus.source_vocab),
-            len(corpus.vocab),
-            dropout=cfg.dropout,
-            seed=cfg.train.seed,
-            **sizes,
-        )
-    else:
-        encoder = None
-        model = decoder = video_description.build_crf_decoder(
-            len(corpus.vocab),
-            corpus.inputs(train, cfg.input).shape[1],
-            factored=cfg.factored,
-            dropout=cfg.dropout,
-            seed=cfg.train.seed,
-            **sizes,
-        )
+    with distributed.scope(strategy):
+        if cfg.architecture == "encoder_decoder":
+            model, encoder, decoder = video_description.build_encoder_decoder(
+                len(corpus.source_vocab),
+                len(corpus.vocab),
+                dropout=cfg.dropout,
+                seed=cfg.train.seed,
+                **sizes,
+            )
+        else:
+            encoder = None
+            model = decoder = video_description.build_crf_decoder(
+                len(corpus.vocab),
+                corpus.inputs(train, cfg.input).shape[1],
+                factored=cfg.factored,
+                dropout=cfg.dropout,
+                seed=cfg.train.seed,
+                **sizes,
+            )
     dataset = tacos_pipeline.caption_dataset(
         corpus, train, cfg.input, cfg.train.batch_size, cfg.train.seed
     )
@@ -69,7 +75,10 @@ def run_row(cfg: VideoDescriptionConfig, data: Data, workdir: str | Path) -> Row
         cfg.train,
         ckpt_dir=run.path("ckpt"),
         description=f"table5/{cfg.row}",
+        strategy=strategy,
     )
+    if not distributed.is_chief(strategy):  # across machines the chief decodes and writes
+        return RowResult(run.id, run.dir, {})
     model.save(run.path("final.keras"))  # keras.models.load_model(...) reloads it
     run.log(
         "trained %s to step %d (resumed from %d); losses %s",

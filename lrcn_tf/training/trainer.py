@@ -23,6 +23,10 @@ from lrcn_tf.training.optim import CaffeSGD, Multipliers
 
 LossFn = Callable[[keras.Model, Any, bool], tf.Tensor]
 Preprocess = Callable[[Any], Any]
+# A pipeline that can read one worker's share: `make(shard)` -> batches, where shard is None
+# (the whole global batch) or (index, count): rows [index * B / count, (index + 1) * B / count)
+# of every global batch of B, the same rows the whole pipeline would give.
+ShardedDataset = Callable[[tuple[int, int] | None], tf.data.Dataset]
 
 
 class DynamicLossScale(tf.Module):
@@ -47,7 +51,7 @@ class DynamicLossScale(tf.Module):
 
 def fit(
     model: keras.Model,
-    dataset: tf.data.Dataset,
+    dataset: tf.data.Dataset | ShardedDataset,
     loss_fn: LossFn,
     cfg: TrainConfig,
     ckpt_dir: str | Path,
@@ -62,9 +66,17 @@ def fit(
 
     Args:
       model: a built Keras model; only its trainable variables are updated.
-      dataset: batches; repeated as needed.
+      dataset: batches of the global batch size (`cfg.batch_size`); repeated as needed. Or
+        a `ShardedDataset`: under a strategy each worker then builds its own pipeline, which
+        reads only its share of every global batch (`shard_input`); otherwise the dataset's
+        batches are the global batches and, across machines, each worker keeps its share
+        (tf.data auto-shard policy DATA: every worker still reads the whole batch).
       loss_fn: `loss_fn(model, batch, training)` -> scalar loss (mean over the batch, any loss
-        weight included).
+        weight included). A loss normalised by a count that varies between batches (e.g.
+        Caffe's `normalize: true` over non-padded words) also has `loss_fn.terms(model,
+        batch, training)` -> (sum, count): under a strategy the sums and counts of the
+        replicas are added before dividing, so the loss is the global batch's (not the mean
+        of the replicas' own ratios).
       cfg: the solver recipe.
       ckpt_dir: checkpoints and TensorBoard logs.
       multipliers: per-variable (lr_mult, decay_mult) by path; default 1, 1.
@@ -99,9 +111,7 @@ def fit(
             if keras.mixed_precision.global_policy().compute_dtype == "float16"
             else None
         )
-    data = dataset.repeat()
-    if distributed:
-        data = strategy.experimental_distribute_dataset(data)
+    data = shard_input(dataset, strategy if distributed else None, cfg.batch_size)
     iterator = iter(data)
 
     # --- restore ----------------------------------------------------------------------------
@@ -176,6 +186,40 @@ def fit(
     return {"step": step, "losses": losses, "resumed_from": resumed_from}
 
 
+def shard_input(
+    dataset: tf.data.Dataset | ShardedDataset,
+    strategy: tf.distribute.Strategy | None,
+    global_batch: int,
+):
+    """The repeated input of `fit`: the dataset itself, or distributed over the strategy's
+    replicas so that each replica's batch is its consecutive share of the global batch (and
+    the replicas together see exactly the batches one process would)."""
+    if strategy is None:
+        return (dataset(None) if callable(dataset) else dataset).repeat()
+    replicas = strategy.num_replicas_in_sync
+    if global_batch % replicas:
+        raise ValueError(
+            f"train.batch_size {global_batch} (the global batch) does not split over "
+            f"{replicas} replicas; choose a multiple of {replicas}"
+        )
+    if not callable(dataset):
+        options = tf.data.Options()
+        # Every worker builds the same pipeline and keeps its own rows of each global batch
+        # (AUTO would shard by file where it finds files: another order than one process's).
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        return strategy.experimental_distribute_dataset(dataset.repeat().with_options(options))
+
+    def per_worker(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+        ds = dataset((ctx.input_pipeline_id, ctx.num_input_pipelines))
+        if ctx.num_replicas_in_sync > ctx.num_input_pipelines:  # several replicas a worker
+            ds = ds.rebatch(global_batch // ctx.num_replicas_in_sync, drop_remainder=True)
+        return ds.repeat()
+
+    return strategy.distribute_datasets_from_function(per_worker)
+
+
 def _checkpoint_role(strategy: tf.distribute.Strategy, ckpt_dir: Path) -> tuple[bool, Path]:
     """(whether this process writes the real checkpoints, the folder it saves into)."""
     if getattr(strategy.extended, "should_checkpoint", True):
@@ -202,12 +246,18 @@ def make_train_step(
     overflow). The optimizer must have been built for the model's trainable variables.
     """
     variables = model.trainable_variables
+    # (sum, count) losses: each replica's gradient of its sum; divided by the global count.
+    terms = getattr(loss_fn, "terms", None) if strategy is not None else None
 
     def grads_of(batch):
         if preprocess is not None:
             batch = preprocess(batch)
         with tf.GradientTape() as tape:
-            loss = tf.cast(loss_fn(model, batch, True), tf.float32)
+            if terms is None:
+                loss = tf.cast(loss_fn(model, batch, True), tf.float32)
+            else:
+                loss, count = terms(model, batch, True)
+                loss = tf.cast(loss, tf.float32)
             scaled = loss * loss_scale.scale if loss_scale is not None else loss
         grads = tape.gradient(scaled, variables)
         grads = [
@@ -216,12 +266,20 @@ def make_train_step(
         ]
         if loss_scale is not None:
             grads = [g / tf.cast(loss_scale.scale, g.dtype) for g in grads]
+        if terms is not None:
+            return loss, grads, tf.cast(count, tf.float32)
         return loss, grads
 
     @tf.function
     def train_step(it):
         batch = next(it)
-        if strategy is not None:
+        if strategy is not None and terms is not None:
+            per_sum, per_grads, per_count = strategy.run(grads_of, args=(batch,))
+            total = tf.distribute.ReduceOp.SUM
+            count = tf.maximum(strategy.reduce(total, per_count, axis=None), 1.0)
+            loss = strategy.reduce(total, per_sum, axis=None) / count
+            grads = [strategy.reduce(total, g, axis=None) / count for g in per_grads]
+        elif strategy is not None:
             per_loss, per_grads = strategy.run(grads_of, args=(batch,))
             mean = tf.distribute.ReduceOp.MEAN
             loss = strategy.reduce(mean, per_loss, axis=None)

@@ -139,13 +139,21 @@ def _training(
     mirror=True,
     normalised=True,
     crop_on_host=True,
+    shard=None,
 ):
     """videos (each `per_video` times a pass, shuffled) -> batch -> draw -> read and decode.
 
     `sample(r, u)` maps a batch's videos r ({"length", "hw", "label"}, each [B, ...]) and
     uniforms u [B, draws] to (frame numbers [B, T], crop parameters [B, 3], labels [B]).
-    Only the drawn frames' JPEGs are read (`FrameIndex`) and decoded.
+    Only the drawn frames' JPEGs are read (`FrameIndex`) and decoded. With `shard` (part,
+    parts), every batch is drawn whole (numbers only, the same on every worker) and only its
+    rows [part * B / parts, (part + 1) * B / parts) are read and decoded.
     """
+    if shard is not None:
+        part, parts = shard
+        if batch_size % parts or not 0 <= part < parts:
+            raise ValueError(f"shard {shard}: a batch of {batch_size} does not split in {parts}")
+        rows = slice(part * (batch_size // parts), (part + 1) * (batch_size // parts))
     if not crop_on_host:
         bad = {"normalised=True": normalised, "crop_only_when_mirroring=True": squash}
         if any(bad.values()):
@@ -177,6 +185,8 @@ def _training(
         # Stateless draws keyed by (seed, batch number): the same seed, the same stream.
         u = tf.random.stateless_uniform([tf.shape(v)[0], draws], tf.stack([base, i]))
         frames, params, labels = sample({k: tf.gather(x, v) for k, x in videos.items()}, u)
+        if shard is not None:  # this worker's rows of the global batch
+            v, frames, params, labels = v[rows], frames[rows], params[rows], labels[rows]
         if not mirror:  # clear the mirror flag (column 2 of the crop parameters)
             params = params * tf.constant([1, 1, 0], params.dtype)
         if not crop_on_host:
@@ -214,6 +224,7 @@ def train_clips(
     mirror: bool = True,
     normalised: bool = True,
     crop_on_host: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """Training clips of one split for the LRCN models.
 
@@ -244,6 +255,9 @@ def train_clips(
         `crop_and_normalise` in the train step, on the accelerator, then gives exactly the
         float32 values. The host then spends less CPU a frame and keeps its cores busier
         (docs/performance.md); every video must have the same frame size.
+      shard: (part, parts): one worker's share of every batch (training across machines):
+        the batches are drawn whole and only rows [part * B / parts, (part + 1) * B / parts)
+        are read and decoded, so the parts together are exactly the unsharded batches.
 
     Returns:
       Dataset of (float32 or uint8 [B, T, crop, crop, 3], int32 [B]); with
@@ -273,6 +287,7 @@ def train_clips(
         mirror=mirror,
         normalised=normalised,
         crop_on_host=crop_on_host,
+        shard=shard,
     )
 
 
@@ -292,6 +307,7 @@ def train_frames(
     mirror: bool = True,
     normalised: bool = True,
     crop_on_host: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """Training frames of one split for the single-frame model (each frame its own crop/mirror).
 
@@ -326,6 +342,7 @@ def train_frames(
         mirror=mirror,
         normalised=normalised,
         crop_on_host=crop_on_host,
+        shard=shard,
     )
     return ds.map(lambda x, *rest: (x[:, 0], *rest))
 
@@ -341,6 +358,7 @@ def test_clips(
     crop_size: int | None = None,
     batch_size: int | None = None,
     per_video: bool = False,
+    videos_per_element: int = 1,
     scale: float = 1.0,
     caffe_red_mean: bool = False,
     mirror: bool = True,
@@ -359,6 +377,9 @@ def test_clips(
       batch_size: batch the per-clip elements (the last batch may be smaller); None = no.
       per_video: one element per video instead of per clip (small data only: all clips
         and crops of a video in one tensor).
+      videos_per_element: with `per_video`, the clips of this many consecutive videos in one
+        element, in the per-clip format ("label" and "video_index" per clip), put together
+        by tf.data (in its threads, ahead of the model) for one forward pass.
       final_clip_twice: the original script's clip starts (`test_clip_starts`).
       unsorted_frames: the original script's defect: it took a video's frames from an
         unsorted glob, in directory order. Here: a fixed pseudo-random order per video
@@ -372,7 +393,8 @@ def test_clips(
     Returns:
       per clip: {"clips": float32 [C, T, crop, crop, 3], "label": int32, "video_index":
       int32, "clip_index": int32} (a leading batch dimension when batched); per video:
-      {"clips": float32 [N, C, T, crop, crop, 3], "label", "video_index"}. `video_index`
+      {"clips": float32 [N, C, T, crop, crop, 3], "label", "video_index"} (with
+      `videos_per_element` > 1: the N clips of those videos, "label" and "video_index" [N]). `video_index`
       indexes `ucf101.split_videos(data_dir, split, "test")`.
     """
     if crops not in ("center", "ten"):
@@ -424,13 +446,27 @@ def test_clips(
         decode, num_parallel_calls=AUTOTUNE
     )
     if per_video:
-        return ds.map(whole, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+        ds = ds.map(whole, num_parallel_calls=AUTOTUNE)
+        if videos_per_element > 1:
+            ds = ds.ragged_batch(videos_per_element).map(_merge_videos)
+        return ds.prefetch(AUTOTUNE)
     ds = ds.flat_map(expand)
     if batch_size:
         ds = ds.batch(batch_size)
     return ds.map(lambda e: {**e, "clips": ops.normalise(e["clips"], mean, scale)}).prefetch(
         AUTOTUNE
     )
+
+
+def _merge_videos(e):
+    """A ragged batch of per-video elements -> one element of all their clips, per clip."""
+    clips = e["clips"]
+    per_clip = clips.row_lengths()
+    return {
+        "clips": clips.values,
+        "label": tf.repeat(e["label"], per_clip),
+        "video_index": tf.repeat(e["video_index"], per_clip),
+    }
 
 
 def video_scores(video_index, scores, num_videos: int) -> np.ndarray:
