@@ -1,6 +1,7 @@
-"""`prepare --runner beam` (Apache Beam, local runner with 2 worker processes) writes what
-`--runner local` (2 worker processes) writes: the sharding, the TFRecord shards, their
-indexes, the failure records, the manifest and dataset.json.
+"""`prepare --runner beam` (Apache Beam, local runner with 2 worker processes; also the
+portable runner with an external worker pool, the cluster runners' worker environment)
+writes what `--runner local` (2 worker processes) writes: the sharding, the TFRecord
+shards, their indexes, the failure records, the manifest and dataset.json.
 
 Everything is compared byte for byte except the index files (`*.index.npz`): a zip member
 carries the time it was written, so those are compared array by array (names, order,
@@ -15,8 +16,10 @@ LRCN_REQUIRE_BEAM=1, where a missing Beam is a failure (docs/scaling.md).
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -240,6 +243,74 @@ def test_beam_cli_on_synthetic_ucf101(tmp_path):
     assert len(info["shards"]) >= 2 and len(info["videos"]) >= 6, info["shards"]
     _check_complete(local, {"ok": len(info["videos"]), "failed": 0})
     assert differences(local, beam, skip=("raw/",)) == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_beam_on_a_portable_runner_with_an_external_worker_pool(release, local, tmp_path):
+    """The environment of docs/scaling.md's Flink and Spark commands (a Beam worker pool that
+    starts the SDK workers where lrcn-tf is installed), with Beam's embedded portable job
+    server in place of the cluster: the same outputs as the local runner."""
+    _need_beam()
+    port = _free_port()
+    env = dict(os.environ)  # the pool starts its workers with the `python` on its PATH
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    log = open(tmp_path / "pool.log", "w")
+    pool = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "apache_beam.runners.worker.worker_pool_main",
+            f"--service_port={port}",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.time() + 120
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("localhost", port)) == 0:
+                    break
+            assert pool.poll() is None and time.time() < deadline, "the worker pool did not start"
+            time.sleep(0.5)
+        out = tmp_path / "portable"
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lrcn_tf.prepare",
+                "--dataset=ucf101",
+                f"--src={release[0]}",
+                f"--splits={release[1]}",
+                f"--out={out}",
+                "--min_size=none",
+                "--videos_per_shard=3",
+                "--workers=2",
+                "--allow_failures",
+                "--runner=beam",
+                "--beam_options=--runner=PortableRunner --job_endpoint=embed "
+                f"--environment_type=EXTERNAL --environment_config=localhost:{port}",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert r.returncode == 0, r.stderr[-3000:]
+    finally:
+        pool.terminate()
+        pool.wait(timeout=60)
+        log.close()
+    assert "Starting worker" in (tmp_path / "pool.log").read_text()  # it ran the work
+    a_dir, a = local
+    _check_complete(out, a)
+    assert differences(a_dir, out) == []
 
 
 def test_beam_runner_errors_are_one_line(release, tmp_path):
