@@ -58,9 +58,9 @@ class LRN(layers.Layer):
 
     def call(self, x):
         # The window sums as one matmul with a 0/1 band matrix (channels x channels): one
-        # library kernel instead of local_size slices of a padded copy; with scale ** 0.75 as
-        # two square roots (exact to rounding, unlike rsqrt) 3.6x faster on the hybrid net's
-        # norm1 on 2 CPU cores, the same error to a float64 reference (docs/performance.md).
+        # library kernel instead of local_size slices of a padded copy; and scale ** 0.75 as
+        # two square roots (each correctly rounded; rsqrt is not) instead of exp/log
+        # (docs/performance.md).
         channels = x.shape[-1]
         offset = np.subtract.outer(np.arange(channels), np.arange(channels))
         band = ops.cast(np.abs(offset) <= self.local_size // 2, x.dtype)
