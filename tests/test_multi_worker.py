@@ -9,7 +9,6 @@ about a minute per launch on 2 shared cores, and the test launches six processes
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,16 +65,6 @@ def _train(out: str, steps: int, ckpt: str, index: int, ports: list[int]) -> Non
         np.savez(out, resumed=res["resumed_from"], **weights)
 
 
-def _ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def _launch(tmp, steps, ckpt, ports, index, tag):
     args = [str(tmp / f"{tag}.npz"), str(steps), str(ckpt), str(index), json.dumps(ports)]
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
@@ -88,7 +79,7 @@ def _launch(tmp, steps, ckpt, ports, index, tag):
 
 
 def _two_workers(tmp, steps, ckpt, tag, timeout=900):
-    ports = _ports(2)
+    ports = free_ports(2)
     procs = [_launch(tmp, steps, ckpt, ports, i, tag) for i in range(2)]
     for i, p in enumerate(procs):
         assert p.wait(timeout=timeout) == 0, (tmp / f"{tag}-{i}.log").read_text()[-3000:]
@@ -118,7 +109,7 @@ def test_two_workers_train_what_one_trains_and_resume_after_a_kill(tmp_path):
 
     # Kill worker 1 mid-run (the chief has written some checkpoints), then restart both.
     ckpt = tmp_path / "killed-ckpt"
-    ports = _ports(2)
+    ports = free_ports(2)
     procs = [_launch(tmp_path, 100000, ckpt, ports, i, "killed") for i in range(2)]
     deadline = time.time() + 900
     import tensorflow as tf

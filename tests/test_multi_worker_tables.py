@@ -16,7 +16,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -40,16 +41,6 @@ TABLE1 = [
     "--set=pretext_train.max_iter=20",
 ]
 TABLE5 = ["reproduce.table5", "--preset=smoke", "--decoder=crf_prob", "--set=train.max_iter=200"]
-
-
-def _ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def _launch(args, workdir: Path, cache: Path, log: Path, worker=None):
@@ -89,7 +80,7 @@ def _single(args, tmp, cache, tag):
 
 
 def _two(args, tmp, cache, tag):
-    ports, logs = _ports(2), [tmp / f"{tag}-{i}.log" for i in range(2)]
+    ports, logs = free_ports(2), [tmp / f"{tag}-{i}.log" for i in range(2)]
     procs = [_launch(args, tmp / tag, cache, logs[i], (i, ports)) for i in range(2)]
     _wait(procs, logs)
     return tmp / tag, [log.read_text() for log in logs]
@@ -209,7 +200,7 @@ def test_two_workers_train_the_table3_captioner_as_one_process(tmp_path, cache):
 
 def test_a_killed_worker_resumes_from_the_chiefs_checkpoint(tmp_path, cache):
     args = TABLE1 + ["--set=train.max_iter=300", "--set=train.checkpoint_every=10"]
-    ports, logs = _ports(2), [tmp_path / f"killed-{i}.log" for i in range(2)]
+    ports, logs = free_ports(2), [tmp_path / f"killed-{i}.log" for i in range(2)]
     procs = [_launch(args, tmp_path / "runs", cache, logs[i], (i, ports)) for i in range(2)]
     import tensorflow as tf
 
