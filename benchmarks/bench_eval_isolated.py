@@ -49,43 +49,27 @@ CONTESTANTS = ("ours", "pytorch")
 
 
 def _ours(cfg, clips):
-    import tensorflow as tf
+    import eval_groups
 
-    from lrcn_tf.evaluation import activity as ev
     from lrcn_tf.tasks import activity as task
 
     assert task.VIDEOS_PER_CALL == PER_CALL
-    model = task.build_model(cfg, CLASSES, SIZE)
-    predict = task.predictor(model)
-    per_clip = np.repeat(np.arange(PER_CALL, dtype=np.int32), CLIPS)
-    elements = [
-        {
-            "clips": tf.constant(np.concatenate([clips] * PER_CALL)),
-            "label": np.zeros(PER_CALL * CLIPS, np.int32),
-            "video_index": per_clip + start,
-        }
-        for start in range(0, VIDEOS, PER_CALL)
-    ]
-    return lambda: ev.evaluate_videos(predict, elements, VIDEOS, CLASSES, progress=False)
+    predict = task.predictor(task.build_model(cfg, CLASSES, SIZE))
+    return eval_groups.ours(predict, clips, VIDEOS, PER_CALL, CLASSES)
 
 
 def _pytorch(cfg, clips):
-    sys.path.insert(0, str(Path(__file__).parent))
+    import eval_groups
     import torch
     import torch_port
 
     torch.set_num_threads(os.cpu_count())
     net = torch_port.Table1Net(cfg, CLASSES, SIZE).eval().to(memory_format=torch.channels_last)
-    run = torch.compile(net)
-    flat = np.concatenate([clips.reshape(-1, FRAMES, SIZE, SIZE, 3)] * PER_CALL)
-    batch = torch.from_numpy(flat).permute(0, 1, 4, 2, 3)  # a channels_last view of NHWC
-    lengths = [CLIPS] * PER_CALL
 
-    def evaluate():
-        for _ in range(0, VIDEOS, PER_CALL):
-            torch_port.video_probabilities(run, batch, lengths)
+    def to_input(a):  # a channels_last view of NHWC clips
+        return torch.from_numpy(a).permute(0, 1, 4, 2, 3)
 
-    return evaluate
+    return eval_groups.pytorch(torch.compile(net), to_input, clips, VIDEOS, PER_CALL)
 
 
 def _worker() -> None:

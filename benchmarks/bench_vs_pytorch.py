@@ -99,9 +99,9 @@ class Row:
 
 def _ours(cfg, size, x, y, videos, group):
     """The project's model, train step and evaluation for the config."""
+    import eval_groups
     import tensorflow as tf
 
-    from lrcn_tf.evaluation import activity as ev
     from lrcn_tf.models import activity
     from lrcn_tf.tasks import activity as task
     from lrcn_tf.training import optim, trainer
@@ -124,18 +124,7 @@ def _ours(cfg, size, x, y, videos, group):
     predict = task.predictor(model)
 
     def evaluate(clips):
-        # As Table 1's test pipeline hands them over: the clips of `group` videos a tensor
-        # element (tf.data puts them together ahead of the model), a label and index per clip.
-        per_call = [min(group, videos - s) for s in range(0, videos, group)]
-        batches = [
-            {
-                "clips": tf.constant(np.concatenate([clips] * n)),
-                "label": np.zeros(n * len(clips), np.int32),
-                "video_index": np.repeat(np.arange(s, s + n, dtype=np.int32), len(clips)),
-            }
-            for s, n in zip(range(0, videos, group), per_call)
-        ]
-        return lambda: ev.evaluate_videos(predict, batches, videos, FLAGS.classes, progress=False)
+        return eval_groups.ours(predict, clips, videos, group, FLAGS.classes)
 
     return model, predict, train, evaluate
 
@@ -168,6 +157,7 @@ def _torch_input(x, config):
 
 
 def _setup(backbone: str, model_name: str, rows: list[Row]) -> None:
+    import eval_groups
     import torch
     import torch_port
 
@@ -231,15 +221,13 @@ def _setup(backbone: str, model_name: str, rows: list[Row]) -> None:
             for _ in range(steps):
                 torch_port.train_step(run, opt, xt, yt, clip_norm).item()
 
-        # the same groups, made before timing as ours are
-        per_call = [min(group, videos - s) for s in range(0, videos, group)]
-        cts = {n: _torch_input(np.concatenate([flat] * n), config) for n in set(per_call)}
-        lengths = {n: [len(flat)] * n for n in cts}
+        evaluate = eval_groups.pytorch(
+            run, lambda a, config=config: _torch_input(a, config), clips, videos, group
+        )
 
-        def torch_eval(net=net, run=run, cts=cts, per_call=per_call, lengths=lengths):
+        def torch_eval(net=net, evaluate=evaluate):
             net.eval()
-            for n in per_call:
-                torch_port.video_probabilities(run, cts[n], lengths[n])
+            evaluate()
 
         train_row.contestants[f"pytorch_{config}"] = (torch_train, batch * steps)
         eval_row.contestants[f"pytorch_{config}"] = (torch_eval, videos)
