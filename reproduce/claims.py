@@ -41,20 +41,6 @@ flags.DEFINE_multi_string("set", [], "Config overrides passed to every table (--
 flags.DEFINE_list("extra", [], "More flags passed to every table program, e.g. --dataset=...")
 flags.DEFINE_enum("table1_split", "all", ["1", "2", "3", "all"], "Table 1's --split.")
 
-COLUMNS = (
-    "dataset",
-    "preset",
-    "claim",
-    "statement",
-    "verdict",
-    "seeds",
-    "seeds_held",
-    "margin_mean",
-    "margin_low",
-    "margin_high",
-    "comparisons",
-)
-
 
 def seed_csv(workdir: Path, table: str, seed: int) -> Path:
     return workdir / "claims" / f"{table}_seed{seed}.csv"
@@ -122,7 +108,7 @@ def _flat(v: dict, rows_by_seed: dict[int, list[dict]]) -> dict:
 
 def write_csv(path: Path, rows: list[dict]) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, claims_view.SEED_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     path.parent.mkdir(parents=True, exist_ok=True)

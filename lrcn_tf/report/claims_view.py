@@ -128,6 +128,23 @@ def claims_md(produced: list[dict]) -> list[str]:
     return lines
 
 
+# The columns of the claims over seeds (results/claims_seeds.csv), as `reproduce.claims`
+# writes them.
+SEED_COLUMNS = (
+    "dataset",
+    "preset",
+    "claim",
+    "statement",
+    "verdict",
+    "seeds",
+    "seeds_held",
+    "margin_mean",
+    "margin_low",
+    "margin_high",
+    "comparisons",
+)
+
+
 def read_over_seeds(path) -> list[dict] | None:
     """The claims over seeds that `python -m reproduce.claims` wrote (results/claims_seeds.csv),
     or None when there is no such file or it lacks the columns this view shows."""
@@ -138,17 +155,7 @@ def read_over_seeds(path) -> list[dict] | None:
         rows = list(csv.DictReader(Path(path).read_text().splitlines()))
     except OSError:
         return None
-    needed = {
-        "dataset",
-        "preset",
-        "claim",
-        "verdict",
-        "seeds",
-        "seeds_held",
-        "margin_mean",
-        "margin_low",
-        "margin_high",
-    }
+    needed = set(SEED_COLUMNS) - {"statement", "comparisons"}  # what this view shows
     if not rows or not needed <= set(rows[0]):
         return None
     return rows
