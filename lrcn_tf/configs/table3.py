@@ -133,22 +133,29 @@ class Table3Config:
             raise ConfigError(f"nn_distance {self.nn_distance!r}: choose from {NN_DISTANCES}")
 
 
+def _solver(lr, max_iter, clip, *, stepsize, checkpoint_every, log_every):
+    """The captioning solvers' form (lrcn_solver / lrcn_finetune_solver): momentum 0.9, no
+    weight decay, the rate halved every `stepsize` steps, gradients clipped at `clip`, batches
+    of 100 captions."""
+    return TrainConfig(
+        base_lr=lr,
+        momentum=0.9,
+        weight_decay=0.0,
+        lr_policy="step",
+        gamma=0.5,
+        stepsize=stepsize,
+        max_iter=max_iter,
+        clip_gradients=clip,
+        batch_size=100,
+        seed=1701,
+        checkpoint_every=checkpoint_every,
+        log_every=log_every,
+    )
+
+
 def _paper(variant: str) -> Table3Config:
     def solver(lr, max_iter, clip):
-        return TrainConfig(
-            base_lr=lr,
-            momentum=0.9,
-            weight_decay=0.0,
-            lr_policy="step",
-            gamma=0.5,
-            stepsize=20000,
-            max_iter=max_iter,
-            clip_gradients=clip,
-            batch_size=100,
-            seed=1701,
-            checkpoint_every=2000,
-            log_every=100,
-        )
+        return _solver(lr, max_iter, clip, stepsize=20000, checkpoint_every=2000, log_every=100)
 
     layers, factored = VARIANTS[variant]
     return Table3Config(
@@ -166,21 +173,8 @@ def _embedded(variant: str, smoke: bool) -> Table3Config:
     # step counts are small; the solver keeps the original's form (momentum 0.9, no decay,
     # gamma 0.5 steps, clipping, loss weight 20, two stages with x0.1/x0.2 CNN multipliers,
     # stage 2 at a tenth of stage 1's rate).
-    def solver(lr, max_iter, stepsize, clip, batch=100):
-        return TrainConfig(
-            base_lr=lr,
-            momentum=0.9,
-            weight_decay=0.0,
-            lr_policy="step",
-            gamma=0.5,
-            stepsize=stepsize,
-            max_iter=max_iter,
-            clip_gradients=clip,
-            batch_size=batch,
-            seed=1701,
-            checkpoint_every=100,
-            log_every=20,
-        )
+    def solver(lr, max_iter, stepsize, clip):
+        return _solver(lr, max_iter, clip, stepsize=stepsize, checkpoint_every=100, log_every=20)
 
     pretext = TrainConfig(
         base_lr=0.01,
