@@ -81,7 +81,7 @@ def evaluate_videos(
     sums = np.zeros((num_videos, num_classes))
     counts = np.zeros(num_videos)
     labels = np.full(num_videos, -1, dtype=np.int64)
-    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    pending: list[tuple[Any, np.ndarray, np.ndarray]] = []  # clips: numpy or tensors
 
     def run_pending():
         clips = pending[0][0] if len(pending) == 1 else np.concatenate([c for c, _, _ in pending])
