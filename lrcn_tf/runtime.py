@@ -195,7 +195,9 @@ def _file_logger(name: str, path: Path) -> logging.Logger:
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    # The temp file is this process's: two processes may open the same run folder at once
+    # (rows of a table in parallel workers opening the shared pre-trained CNN's folder).
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
     os.replace(tmp, path)
 

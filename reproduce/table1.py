@@ -21,14 +21,18 @@ table1, {single_frame, lrcn_fc6, lrcn_fc7}, {split1, split2, split3, all_splits}
 {rgb, flow, fusion_half, fusion_third}, <dataset>. `all_splits` is the mean of the three splits
 and is written once all three are in the CSV for the same dataset and preset (so `--split 1`,
 `--split 2`, `--split 3` run separately also give it). Rerunning a command resumes killed
-training and reuses finished rows. The claims t1_* are printed at the end. Golden rows for
+training and reuses finished rows. With `--jobs N` (by default 2 on a CPU-only machine of two
+or more cores) rows that do not need each other train at once in N worker processes
+(lrcn_tf.jobs), with bitwise the results of `--jobs 1`, one after another in this process.
+The claims t1_* are printed at the end. Golden rows for
 synthetic_ucf101 with `--preset smoke --split 1` are in results/expected.csv.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +61,16 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_string(
     "weights_dir", None, "--weights caffe: the folder holding the released .caffemodel files."
+)
+flags.DEFINE_integer(
+    "jobs",
+    0,
+    "Rows trained at once, each in a worker process (--weights train): rows that do not need "
+    "each other (other splits and inputs; lrcn_fc6 beside lrcn_fc7) overlap, with the same "
+    "results as one after another. 1: one after another in this process. 0 (auto): 2 on a "
+    "machine without a GPU that has 2 cores or more, when two rows can overlap; else 1, and "
+    "always 1 with a GPU or --strategy mirrored/multi_worker.",
+    lower_bound=0,
 )
 
 
@@ -184,12 +198,136 @@ def _config(model: str, modality: str, split: int, s: common.Setup):
     return configs.build(f"table1/{model}/{modality}", s.preset, [f"split={split}", *s.overrides])
 
 
+def _write_split(split: int, done: dict, wanted: list[str], s: common.Setup, curves: dict):
+    """Fuses a finished split's RGB and flow rows and merges its rows into the CSV (after
+    every split, so a kill keeps the finished ones); adds its fusion sweeps to `curves`."""
+    from lrcn_tf.tasks import activity
+
+    results = [r for (m, _), r in done.items() if m in wanted]
+    for model in wanted if {"rgb", "flow"} <= set(FLAGS.inputs) else ():
+        rgb, flow = done[model, "rgb"], done[model, "flow"]
+        fused = activity.fuse_rows(
+            rgb, flow, s.workdir, _config(model, "rgb", split, s).fusion_third
+        )
+        curves[f"{model} split{split}"] = (fused.rgb_weights, fused.sweep)
+        common.print_result("table1", fused)
+        results.append(fused)
+    missing = max(r.missing_test_videos for r in done.values())
+    rows = common.csv_rows("table1", results, s, missing_test_videos=missing)
+    update_results(s.output, rows)
+
+
+def _run_in_order(splits: list[int], wanted: list[str], data: Data, s: common.Setup, curves):
+    """--jobs 1: the rows one after another in this process."""
+    from lrcn_tf.tasks import activity
+
+    for split in splits:
+        done = {}
+        for modality in FLAGS.inputs:
+            # LRCN starts from the single-frame model's CNN, so that one is always trained first.
+            for model in ("single_frame", *[m for m in wanted if m != "single_frame"]):
+                cfg = _config(model, modality, split, s)
+                init = done.get(("single_frame", modality)) if cfg.is_lrcn else None
+                done[model, modality] = activity.run_row(
+                    cfg, data, s.workdir, init=init, strategy=s.strategy
+                )
+                if s.chief:
+                    common.print_result("table1", done[model, modality])
+        if s.chief:  # across machines the chief evaluates, fuses and writes the rows
+            _write_split(split, done, wanted, s, curves)
+
+
+def _tasks(splits: list[int], wanted: list[str], data: Data, s: common.Setup) -> list:
+    """The rows as `lrcn_tf.jobs` tasks, keyed (model, modality, split), in the order of the
+    sequential loop: LRCN rows take the single-frame row's result (`init`); single-frame rows
+    with the pre-trained CNN stage wait for it (trained once, before any row reads it)."""
+    from lrcn_tf import jobs
+    from lrcn_tf.tasks import activity
+
+    tasks, stage = [], ()  # stage: the last pre-trained CNN task
+    for split in splits:
+        for modality in FLAGS.inputs:
+            first = ("single_frame", modality, split)
+            cfg = _config("single_frame", modality, split, s)
+            after = ()
+            if cfg.pretext and data.synthetic:  # (with real data run_row names the error)
+                # The stage every split shares: a task per row, each after the last, so the
+                # first trains it and the others find it trained.
+                key = ("pretext", modality, split)
+                args = (cfg, data.folder, s.workdir)
+                tasks.append(jobs.Task(key, activity.pretrain, args, after=stage))
+                stage = after = (key,)
+            tasks.append(jobs.Task(first, activity.run_row, (cfg, data, s.workdir), after=after))
+            for model in (m for m in wanted if m != "single_frame"):
+                cfg = _config(model, modality, split, s)
+                kwargs = {"init": jobs.Result(first) if cfg.is_lrcn else None}
+                args = (cfg, data, s.workdir)
+                tasks.append(jobs.Task((model, modality, split), activity.run_row, args, kwargs))
+    return tasks
+
+
+def _workers(tasks: list, s: common.Setup) -> int:
+    """--jobs, or the automatic choice its help describes."""
+    from lrcn_tf import jobs, runtime
+
+    if FLAGS.jobs:
+        return FLAGS.jobs
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if s.strategy is not None or runtime.gpu_visible() or (cores or 1) < 2:
+        return 1
+    return 2 if jobs.can_overlap(tasks) else 1
+
+
+def _run_in_workers(
+    tasks: list, workers: int, splits: list[int], wanted: list[str], s: common.Setup, curves: dict
+) -> None:
+    """The rows in `workers` processes; each split is fused and written as soon as it and
+    the splits before it have finished (in split order, as the sequential loop does)."""
+    from lrcn_tf import jobs
+
+    print(
+        f"--jobs {workers}: rows train in {workers} worker processes (no progress bars; a "
+        f"line per finished row)",
+        flush=True,
+    )
+    rows = Counter(t.key[2] for t in tasks if t.key[0] != "pretext")  # rows of each split
+    done: dict[int, dict] = {split: {} for split in splits}
+    waiting = list(splits)  # not written yet
+    finished = jobs.run(tasks, workers, initializer=_start_worker, initargs=(s.precision, s.seed))
+    for (model, modality, split), result in finished:
+        if model == "pretext":
+            continue
+        done[split][model, modality] = result
+        common.print_result("table1", result)
+        while waiting and len(done[waiting[0]]) == rows[waiting[0]]:
+            split = waiting.pop(0)
+            _write_split(split, done[split], wanted, s, curves)
+
+
+def _start_worker(policy: str, seed: int | None) -> None:
+    """In each worker process: what `common.setup` did in this one (dtype policy, --seed)."""
+    import keras
+
+    from lrcn_tf import runtime
+
+    keras.mixed_precision.set_global_policy(policy)
+    if seed is not None:
+        runtime.seed_everything(seed)
+
+
 def main(argv: list[str]) -> int:
     del argv
     start = time.time()
     _check_flags()
     if FLAGS.weights == "caffe" and FLAGS.strategy == "multi_worker":
         raise app.UsageError("--weights caffe evaluates only: run it on one machine")
+    if FLAGS.weights == "caffe" and FLAGS.jobs > 1:
+        raise app.UsageError("--jobs: --weights caffe evaluates the released models in order")
+    if FLAGS.jobs > 1 and FLAGS.strategy != "none":
+        raise app.UsageError(
+            f"--jobs {FLAGS.jobs} trains each row on one device: use it with --strategy none "
+            f"(--strategy {FLAGS.strategy} trains the rows in order, --jobs 1)"
+        )
     if FLAGS.weights == "caffe" and not FLAGS["output"].present:
         FLAGS.output = "results/table1_caffe.csv"  # not mixed with trained rows of the same keys
     s = common.setup(seed_fields=("train.seed", "pretext_train.seed"))
@@ -200,37 +338,15 @@ def main(argv: list[str]) -> int:
         for model, modality in ((m, d) for m in MODELS for d in FLAGS.inputs):
             _config(model, modality, split, s)
     _prepared_data(s, splits)
-    from lrcn_tf.tasks import activity  # TensorFlow import after the flags are read
-
-    data, strategy = Data(s.dataset, s.data_dir), s.strategy
+    data = Data(s.dataset, s.data_dir)
     wanted = [m for m in MODELS if m in FLAGS.models]
-    curves = {}
-    for split in splits:
-        done = {}
-        for modality in FLAGS.inputs:
-            # LRCN starts from the single-frame model's CNN, so that one is always trained first.
-            for model in ("single_frame", *[m for m in wanted if m != "single_frame"]):
-                cfg = _config(model, modality, split, s)
-                init = done.get(("single_frame", modality)) if cfg.is_lrcn else None
-                done[model, modality] = activity.run_row(
-                    cfg, data, s.workdir, init=init, strategy=strategy
-                )
-                if s.chief:
-                    common.print_result("table1", done[model, modality])
-        if not s.chief:  # across machines the chief evaluates, fuses and writes the rows
-            continue
-        results = [r for (m, _), r in done.items() if m in wanted]
-        for model in wanted if {"rgb", "flow"} <= set(FLAGS.inputs) else ():
-            rgb, flow = done[model, "rgb"], done[model, "flow"]
-            fused = activity.fuse_rows(
-                rgb, flow, s.workdir, _config(model, "rgb", split, s).fusion_third
-            )
-            curves[f"{model} split{split}"] = (fused.rgb_weights, fused.sweep)
-            common.print_result("table1", fused)
-            results.append(fused)
-        missing = max(r.missing_test_videos for r in done.values())
-        rows = common.csv_rows("table1", results, s, missing_test_videos=missing)
-        update_results(s.output, rows)  # after every split, so a kill keeps the finished ones
+    curves = {}  # fusion sweeps, for the plot
+    tasks = _tasks(splits, wanted, data, s)
+    workers = _workers(tasks, s)
+    if workers > 1:
+        _run_in_workers(tasks, workers, splits, wanted, s, curves)
+    else:
+        _run_in_order(splits, wanted, data, s, curves)
     if not s.chief:
         return common.finish(s, "table1", start)
     mean_rows = _all_splits(s.output, s.dataset, s.preset)

@@ -96,7 +96,9 @@ def evaluate_videos(
             labels[index] = label
         pending.clear()
 
-    for el in tqdm(batches, desc="evaluate", unit="batch", leave=False, disable=not progress):
+    # progress=True keeps tqdm's own default, which TQDM_DISABLE=1 turns off (lrcn_tf.jobs).
+    off = {} if progress else {"disable": True}
+    for el in tqdm(batches, desc="evaluate", unit="batch", leave=False, **off):
         clips = el["clips"]
         b = int(clips.shape[0])
         index = np.broadcast_to(np.asarray(el["video_index"]), (b,))
