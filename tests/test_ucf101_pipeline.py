@@ -378,3 +378,52 @@ def test_undecodable_or_wrong_size_frames_are_named(flip, tmp_path):
             ValueError, match=f"{where} {k}: {size} pixels, but the video's record says 60x80"
         ):
             whole([0, k])
+
+
+def test_decoded_frames_give_the_decoders_bytes_and_keep_whole_files_only(data, monkeypatch):
+    """Frames copied from `DecodedFrames` equal fresh decodes; a shard file is kept whole or
+    not at all (within the budget), and a bad LRCN_FRAME_CACHE_MB is named."""
+    src = ops.ShardSource(data, 1, "train", "rgb")
+    index = src.frame_index()
+    rng = np.random.default_rng(0)
+    videos = rng.integers(0, len(index.names), 6).astype(np.int32)
+    frames = np.stack([rng.integers(0, index.counts[v] - 4) + np.arange(4) for v in videos])
+    empty = ops.OutputBuffers().empty
+    hw = tuple(index.hw[0])
+    fresh = ops._clips_whole(index, videos, frames, hw, empty).copy()
+    cache = ops.DecodedFrames(sum(index.decoded_bytes))
+    first = ops._clips_whole(index, videos, frames, hw, empty, cache).copy()  # decodes, keeps
+    kept = len(cache._frames)
+    assert kept == len({(v, f) for v, row in zip(videos, frames) for f in row})
+    second = ops._clips_whole(index, videos, frames, hw, empty, cache)  # copies
+    np.testing.assert_array_equal(first, fresh)
+    np.testing.assert_array_equal(second, fresh)
+    assert len(cache._frames) == kept
+    # Room for one file less than all of them: the last file asked for is not admitted.
+    small = ops.DecodedFrames(sum(index.decoded_bytes) - min(index.decoded_bytes))
+    keys = [index.file_keys[f] for f in range(len(index.files))]
+    assert [small.admit(k, n) for k, n in zip(keys, index.decoded_bytes)][:-1] == [True] * (
+        len(keys) - 1
+    )
+    assert not small.admit(keys[-1], index.decoded_bytes[-1])
+    assert small.admit(keys[0], index.decoded_bytes[0])  # an admitted file stays admitted
+    off = ops.DecodedFrames(0)
+    np.testing.assert_array_equal(ops._clips_whole(index, videos, frames, hw, empty, off), fresh)
+    assert not off._frames
+    monkeypatch.setenv("LRCN_FRAME_CACHE_MB", "lots")
+    with pytest.raises(ValueError, match="LRCN_FRAME_CACHE_MB='lots'"):
+        ops._cache_size()
+    monkeypatch.setenv("LRCN_FRAME_CACHE_MB", "0.5")
+    assert ops._cache_size() == 1 << 19
+
+
+def test_crop_and_normalise_without_mirroring_skips_only_what_is_not_asked():
+    """mirror=False (every flag clear, as the pipelines make them without mirroring) gives the
+    values of the conditional path."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (4, 3, 9, 11, 3), np.uint8)
+    crops = np.array([[0, 0, 0], [2, 4, 0], [1, 3, 0], [2, 0, 0]], np.int32)
+    for modality in ("rgb", "flow"):
+        a = up.crop_and_normalise(x, crops, 7, modality, scale=0.25)
+        b = up.crop_and_normalise(x, crops, 7, modality, scale=0.25, mirror=False)
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -174,7 +174,13 @@ def model_input(cfg: Table1Config, batch, size: int):
     else:
         x, crops, y = batch
         x = ucf101_pipeline.crop_and_normalise(
-            x, crops, size, cfg.modality, scale=cfg.input_scale, caffe_red_mean=red
+            x,
+            crops,
+            size,
+            cfg.modality,
+            scale=cfg.input_scale,
+            caffe_red_mean=red,
+            mirror=cfg.train_mirror,  # without it the pipeline clears every mirror flag
         )
     x = ucf101_pipeline.to_channel_order(x, cfg.channel_order)
     if len(x.shape) == 4:

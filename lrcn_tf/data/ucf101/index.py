@@ -237,7 +237,13 @@ class FrameIndex:
         desc = f"indexing {modality} shards (first use; saved for the next)"
         for k in tqdm(todo, desc=desc, leave=False, disable=not todo):
             indexes[k] = index_shard(paths[k], modality)
+        # Per file: what identifies its contents (path, size, modification time) and the bytes
+        # of all its frames decoded (for DecodedFrames, which keeps whole files or nothing).
+        self.file_keys, self.decoded_bytes = [], []
         for path, z in zip(paths, indexes):
+            stat = path.stat()
+            self.file_keys.append((str(path), stat.st_size, stat.st_mtime_ns))
+            self.decoded_bytes.append(int((z["counts"] * z["hw"].prod(axis=1) * 3).sum()))
             starts = np.concatenate([[0], np.cumsum(z["counts"])])
             for j, name in enumerate(z["videos"].tolist()):
                 i = wanted.get(name)

@@ -330,34 +330,107 @@ def decode_clips_host(
     return tf.ensure_shape(out, [*frames.shape, crop, crop, 3])
 
 
-def _clips_whole(index, videos, frames, hw, empty):
+class DecodedFrames:
+    """Decoded frames kept for the rest of the process, a shard file's frames or none of them.
+
+    Training draws each frame of the embedded data about ten times per model and Table 1
+    trains 18 models on the same videos, so every decode after a frame's first is wasted
+    work. A shard file is admitted when all of its frames, decoded, fit in what is left of
+    `max_bytes` (`LRCN_FRAME_CACHE_MB`, default 1024; 0 turns the cache off): the embedded
+    synthetic_ucf101 (about 270 MB a modality) fits, real UCF-101 (hundreds of GB) does not
+    and is decoded every time as before. A frame is stored the first time it is decoded, as
+    the decoder wrote it, so a cached frame has the same bytes a fresh decode gives.
+    Threads share it: a dict's get and set are atomic, and two threads that decode the same
+    frame at once store the same bytes.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes, self.reserved = max_bytes, 0
+        self._admitted: set = set()
+        self._frames: dict = {}
+        self._lock = threading.Lock()
+
+    def admit(self, key, decoded_bytes: int) -> bool:
+        """Whether the frames of the shard file `key` are kept (decided once per file)."""
+        with self._lock:
+            if key in self._admitted:
+                return True
+            if self.reserved + decoded_bytes > self.max_bytes:
+                return False
+            self._admitted.add(key)
+            self.reserved += decoded_bytes
+            return True
+
+    def get(self, key):
+        return self._frames.get(key)
+
+    def put(self, key, frame: np.ndarray) -> None:
+        self._frames[key] = frame.copy()
+
+
+def _cache_size() -> int:
+    import os
+
+    value = os.environ.get("LRCN_FRAME_CACHE_MB", "1024")
+    try:
+        megabytes = float(value)
+    except ValueError:
+        raise ValueError(f"LRCN_FRAME_CACHE_MB={value!r}: give a number of megabytes") from None
+    return int(max(megabytes, 0.0) * (1 << 20))
+
+
+_DECODED: DecodedFrames | None = None
+
+
+def decoded_frames() -> DecodedFrames:
+    """The process's `DecodedFrames` (sized by LRCN_FRAME_CACHE_MB when first asked for)."""
+    global _DECODED
+    if _DECODED is None:
+        _DECODED = DecodedFrames(_cache_size())
+    return _DECODED
+
+
+def _clips_whole(index, videos, frames, hw, empty, cache: DecodedFrames | None = None):
     """Clips (videos [B], frame numbers [B, T]) -> their whole frames, uint8 [B, T, H, W, 3]
     (hw = (H, W), every video's size): each frame decoded straight into the output, so the
-    host does nothing else per frame (crop and mirror follow on the accelerator)."""
+    host does nothing else per frame (crop and mirror follow on the accelerator), or copied
+    from `cache` when it holds it (and stored there after decoding when its file is admitted)."""
     h, w = hw
     out = empty((*frames.shape, h, w, 3), np.uint8)
     flat = out.reshape(-1, h * w * 3)
     datas, clip_spans = index.clips(videos, frames)
+    files = index.file_of[np.asarray(videos)].tolist()
     j = 0
     for i, (data, spans) in enumerate(zip(datas, clip_spans)):
+        key = index.file_keys[files[i]]
+        keep = cache is not None and cache.admit(key, index.decoded_bytes[files[i]])
         for k, (begin, end) in enumerate(spans):
+            if keep:
+                frame = cache.get((key, begin))
+                if frame is not None:
+                    np.copyto(flat[j], frame)
+                    j += 1
+                    continue
             try:
                 img = simplejpeg.decode_jpeg(data[begin:end], "RGB", buffer=flat[j])
             except ValueError:  # not a JPEG, or larger than H x W: find out which
                 img = decode_rgb_reused(data[begin:end])
             if img is None or img.shape[0] != h or img.shape[1] != w:
                 raise _bad_frame(index, int(videos[i]), int(frames[i][k]), img, (h, w))
+            if keep:
+                cache.put((key, begin), flat[j])
             j += 1
     return out
 
 
 def decode_whole_host(index, videos, frames, hw):
     """A batch of clips' whole frames, decoded in Python by simplejpeg straight into the
-    batch: videos int32 [B], frame numbers int32 [B, T] -> uint8 [B, T, H, W, 3]."""
-    empty = OutputBuffers().empty
+    batch (or copied from the process's `decoded_frames()`): videos int32 [B], frame
+    numbers int32 [B, T] -> uint8 [B, T, H, W, 3]."""
+    empty, cache = OutputBuffers().empty, decoded_frames()
 
     def fn(v, f):
-        return _clips_whole(index, v, f, hw, empty)
+        return _clips_whole(index, v, f, hw, empty, cache)
 
     out = tf.numpy_function(fn, [videos, frames], tf.uint8, stateful=False)
     return tf.ensure_shape(out, [*frames.shape, *hw, 3])

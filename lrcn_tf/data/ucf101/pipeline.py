@@ -67,7 +67,14 @@ def normalise(x, modality: str, *, scale: float = 1.0, caffe_red_mean: bool = Fa
 
 
 def crop_and_normalise(
-    frames, crops, crop: int, modality: str, *, scale: float = 1.0, caffe_red_mean: bool = False
+    frames,
+    crops,
+    crop: int,
+    modality: str,
+    *,
+    scale: float = 1.0,
+    caffe_red_mean: bool = False,
+    mirror: bool = True,
 ):
     """Whole uint8 frames of `train_clips(..., crop_on_host=False)` ([B, T, H, W, 3], or
     [B, H, W, 3] from train_frames) and their crops [B, 3] = (y, x, mirrored) -> float32
@@ -76,8 +83,9 @@ def crop_and_normalise(
     backend). Equals the host path (`normalised=True`) value for value.
 
     The batch size must be static (the training pipelines drop the last partial batch): each
-    clip's window is one dynamic slice of a static size; the mirror is one reverse and select
-    over the cropped batch.
+    clip's window is one dynamic slice of a static size, and a clip whose flag is set is
+    reversed in a conditional (the others are not touched). `mirror=False` says that no flag
+    is set (the pipelines clear them when they do not mirror): no conditional at all.
     """
     x = keras.ops.convert_to_tensor(frames)
     single = len(x.shape) == 4
@@ -88,16 +96,18 @@ def crop_and_normalise(
         raise ValueError(f"crop_and_normalise needs static batch and clip sizes, got {x.shape}")
     crops = keras.ops.cast(crops, "int32")
     zero = keras.ops.zeros((), "int32")
-    x = keras.ops.stack(
-        [
-            keras.ops.slice(x[i], [zero, crops[i, 0], crops[i, 1], zero], (t, crop, crop, 3))
-            for i in range(b)
-        ]
-    )
-    mirrored = keras.ops.flip(x, axis=3)
-    if modality == "flow":
-        mirrored = ops.invert_flow_x(mirrored)
-    x = keras.ops.where(keras.ops.reshape(crops[:, 2] > 0, (b, 1, 1, 1, 1)), mirrored, x)
+
+    def flipped(w):  # [T, crop, crop, 3] left-right
+        w = keras.ops.flip(w, axis=2)
+        return ops.invert_flow_x(w) if modality == "flow" else w
+
+    def window(i):
+        w = keras.ops.slice(x[i], [zero, crops[i, 0], crops[i, 1], zero], (t, crop, crop, 3))
+        if not mirror:
+            return w
+        return keras.ops.cond(crops[i, 2] > 0, lambda: flipped(w), lambda: w)
+
+    x = keras.ops.stack([window(i) for i in range(b)])
     x = normalise(x, modality, scale=scale, caffe_red_mean=caffe_red_mean)
     return x[:, 0] if single else x
 
@@ -205,7 +215,12 @@ def _training(
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=True).enumerate()
     ds = ds.map(draw, num_parallel_calls=AUTOTUNE)
-    return ds.prefetch(PREFETCH)
+    # No autotuning: its background thread made dropping the iterator at the end of training
+    # wait for its current sleep (2-14 s after about half of the embedded Table 1's rows,
+    # docs/performance.md); the map still runs one batch per core ahead, as autotuned.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(PREFETCH).with_options(options)
 
 
 def train_clips(
