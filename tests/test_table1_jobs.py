@@ -39,14 +39,18 @@ def step(folder, name, *given, meet=None):
     begin = time.time()
     _log(folder, f"{name}.started")
     if meet is not None:
-        deadline = time.time() + 60
-        while not (Path(folder) / f"{meet}.started.json").exists():
-            if time.time() > deadline:
-                raise TimeoutError(f"{name}: {meet} never ran beside it")
-            time.sleep(0.02)
+        _wait_for(folder, meet, name)
     value = f"{name}({','.join(given)})"
     _log(folder, name, begin=begin, end=time.time(), given=list(given), env=os.environ.get("X"))
     return value
+
+
+def _wait_for(folder, other, name):
+    deadline = time.time() + 60
+    while not (Path(folder) / f"{other}.started.json").exists():
+        if time.time() > deadline:
+            raise TimeoutError(f"{name}: {other} never ran beside it")
+        time.sleep(0.02)
 
 
 def sleep_forever(folder, name):
@@ -58,8 +62,9 @@ class BadFile(UserError):
     pass
 
 
-def fail(folder, name):
+def fail(folder, name, meet):
     _log(folder, f"{name}.started")
+    _wait_for(folder, meet, name)  # fails while `meet` runs
     raise BadFile(f"{folder}/{name}: not a shard")
 
 
@@ -155,7 +160,7 @@ def test_a_failing_task_stops_the_others_and_raises_its_error(tmp_path):
     f = str(tmp_path)
     tasks = [
         jobs.Task("long", sleep_forever, (f, "long")),
-        jobs.Task("bad", fail, (f, "bad"), after=()),
+        jobs.Task("bad", fail, (f, "bad", "long")),
         jobs.Task("later", step, (f, "later"), after=("bad",)),
     ]
     begin = time.time()
