@@ -115,11 +115,17 @@ def test_ten_crops_centre_and_flow_mirrors(data):
         np.testing.assert_array_equal(c[5 + i][..., 1:], c[i][:, :, ::-1, 1:])
 
 
-def test_per_video_matches_per_clip(data):
-    whole = next(iter(up.test_clips(data, 2, "rgb", per_video=True)))
+@pytest.mark.parametrize(
+    "modality,crops,flow_mirror",
+    [("rgb", "center", "invert"), ("flow", "ten", "invert"), ("flow", "ten", "keep")],
+)
+def test_per_video_matches_per_clip(data, modality, crops, flow_mirror):
+    """A video's clips cropped all at once equal its clips cropped one by one."""
+    kw = dict(crops=crops, flow_mirror=flow_mirror)
+    whole = next(iter(up.test_clips(data, 2, modality, per_video=True, **kw)))
     parts = [
         e
-        for e in up.test_clips(data, 2, "rgb")
+        for e in up.test_clips(data, 2, modality, **kw)
         if int(e["video_index"]) == int(whole["video_index"])
     ]
     assert whole["clips"].shape[0] == len(parts)

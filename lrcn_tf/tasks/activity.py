@@ -268,7 +268,11 @@ def pretrain(
     with strategy.scope() if strategy is not None else _null_scope():
         model = pretext_model(cfg, size)
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(images), seed=tc.seed)
-    ds = ds.batch(tc.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    # No autotuning, as the UCF-101 train pipelines (ucf101_pipeline.PREFETCH says why).
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    ds = ds.batch(tc.batch_size, drop_remainder=True).prefetch(ucf101_pipeline.PREFETCH)
+    ds = ds.with_options(options)
 
     def preprocess(batch):  # the train step's first stage, on the accelerator
         x, y = batch

@@ -479,19 +479,20 @@ def invert_flow_x(x):
 
 
 def test_crops(clip, crop: int, crops: str, modality: str, invert_mirrored_flow: bool = True):
-    """[T, H, W, 3] uint8 -> [C, T, crop, crop, 3]: centre, or 4 corners + centre + mirrors.
+    """[..., T, H, W, 3] uint8 -> [..., C, T, crop, crop, 3]: centre, or 4 corners + centre +
+    mirrors (a clip, or several clips at once).
 
     `invert_mirrored_flow=False` reproduces the original LRCN test script's defect: mirrored
     flow crops keep their x channel (a mirrored flow image should have x -> 255 - x).
     """
-    h, w = tf.shape(clip)[1], tf.shape(clip)[2]
+    h, w = tf.shape(clip)[-3], tf.shape(clip)[-2]
     cy, cx = (h - crop) // 2, (w - crop) // 2
     if crops == "center":
         corners = [(cy, cx)]
     else:
         corners = [(0, 0), (0, w - crop), (h - crop, 0), (h - crop, w - crop), (cy, cx)]
-    out = [clip[:, y : y + crop, x : x + crop] for y, x in corners]
+    out = [clip[..., y : y + crop, x : x + crop, :] for y, x in corners]
     if crops == "ten":
         flip_modality = modality if invert_mirrored_flow else "rgb"
         out += [mirror(c, flip_modality) for c in out]
-    return tf.stack(out)
+    return tf.stack(out, axis=-5)

@@ -55,7 +55,10 @@ def to_channel_order(x, order: str):
 # Training batches kept ready: the decode map already runs up to one batch per core ahead.
 # An autotuned prefetch grows each time a consumer drains it (tf.data deepens it up to its
 # RAM budget): at 240x320 past ucf101_ops.OutputBuffers' pool, where every new batch then
-# costs a page fault per 4 KiB (docs/performance.md).
+# costs a page fault per 4 KiB (docs/performance.md). The training pipelines also turn
+# tf.data's autotuning off: its background thread made dropping an iterator at the end of
+# training wait for that thread's current sleep (2-14 s after about half of the embedded
+# Table 1's rows); without it the map keeps its starting parallelism, one call per core.
 PREFETCH = 2
 
 
@@ -215,10 +218,7 @@ def _training(
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=True).enumerate()
     ds = ds.map(draw, num_parallel_calls=AUTOTUNE)
-    # No autotuning: its background thread made dropping the iterator at the end of training
-    # wait for its current sleep (2-14 s after about half of the embedded Table 1's rows,
-    # docs/performance.md); the map still runs one batch per core ahead, as autotuned.
-    options = tf.data.Options()
+    options = tf.data.Options()  # no autotuning (PREFETCH says why)
     options.autotune.enabled = False
     return ds.prefetch(PREFETCH).with_options(options)
 
@@ -453,8 +453,14 @@ def test_clips(
         )
 
     def whole(frames, idx, label, index):
-        ks = tf.range(tf.shape(idx)[0])
-        clips = tf.map_fn(lambda k: clip_at(frames, idx, k), ks, fn_output_signature=tf.uint8)
+        if script_invert:  # the defect depends on each clip's position: one clip at a time
+            ks = tf.range(tf.shape(idx)[0])
+            clips = tf.map_fn(lambda k: clip_at(frames, idx, k), ks, fn_output_signature=tf.uint8)
+        else:  # all clips at once (the same values, no loop)
+            clips = ops.test_crops(
+                tf.gather(frames, idx), crop, crops, modality, flow_mirror != "keep"
+            )
+            clips = tf.ensure_shape(clips, [None, num_crops, clip_length, crop, crop, 3])
         return {"clips": ops.normalise(clips, mean, scale), "label": label, "video_index": index}
 
     ds = src.records(shuffle=False, seed=None, repeat=False).map(
