@@ -69,7 +69,8 @@ flags.DEFINE_integer(
     "each other (other splits and inputs; lrcn_fc6 beside lrcn_fc7) overlap, with the same "
     "results as one after another. 1: one after another in this process. 0 (auto): 2 on a "
     "machine without a GPU that has 2 cores or more, when two rows can overlap; else 1, and "
-    "always 1 with a GPU or --strategy mirrored/multi_worker.",
+    "always 1 with a GPU or --strategy mirrored/multi_worker (workers sharing a GPU each take "
+    "all its memory unless TF_FORCE_GPU_ALLOW_GROWTH=true).",
     lower_bound=0,
 )
 
