@@ -220,6 +220,7 @@ def _training(
     ds = ds.map(draw, num_parallel_calls=AUTOTUNE)
     options = tf.data.Options()  # no autotuning (PREFETCH says why)
     options.autotune.enabled = False
+    options.experimental_symbolic_checkpoint = True
     return ds.prefetch(PREFETCH).with_options(options)
 
 
