@@ -6,8 +6,8 @@ r"""Table 1: UCF-101 activity recognition, single frame vs LRCN-fc6 / LRCN-fc7, 
 
 Hardware and time: with no `--data_dir` the embedded synthetic_ucf101 is generated and
 prepared on first use (20 s to 2 min), then `--split all` with the default preset trains and
-evaluates the 18 models (3 splits x 2 inputs x 3 models): 4 min 59 s in all from an empty
-cache on the idle 2-core development machine, 4 min 28 s with the data prepared
+evaluates the 18 models (3 splits x 2 inputs x 3 models): about 5 minutes in all from an
+empty cache on the idle 2-core development machine, 4 min 24 s with the data prepared
 (docs/performance.md); `--preset smoke --split 1`
 takes about a minute. The paper preset (hybrid CaffeNet, up to 70,000 SGD steps of 24 x 16
 frames per model) wants GPUs: `--strategy mirrored` uses all of them, `--strategy
