@@ -118,16 +118,9 @@ def test_a_non_chief_run_folder_writes_nothing(tmp_path):
 
 @pytest.fixture(scope="module")
 def ucf(tmp_path_factory):
-    from lrcn_tf.data.embedded import ensure_ucf101
+    from tests.conftest import tiny_ucf101
 
-    return ensure_ucf101(
-        tmp_path_factory.mktemp("syn") / "synthetic_ucf101",
-        num_classes=2,
-        num_groups=25,
-        clips_per_group=1,
-        workers=1,
-        progress=False,
-    )
+    return tiny_ucf101(tmp_path_factory, num_groups=25)
 
 
 @pytest.mark.parametrize("kind", ["frames", "clips"])

@@ -234,18 +234,8 @@ SMALL = [  # both inputs, the pre-trained CNN stage, an LRCN row, fusion: the ro
 
 
 @pytest.fixture(scope="module")
-def small_data(tmp_path_factory):
-    from lrcn_tf.data.embedded import ensure_ucf101
-
-    # 2 classes x 10 groups, RGB and flow: split 1 tests on g01-g07, trains on g08-g10.
-    return ensure_ucf101(
-        tmp_path_factory.mktemp("ucf") / "synthetic_ucf101",
-        num_classes=2,
-        num_groups=10,
-        clips_per_group=1,
-        workers=1,
-        progress=False,
-    )
+def small_data(two_class_ucf101):
+    return two_class_ucf101
 
 
 def _table1(args, out: Path, env=None):

@@ -24,18 +24,8 @@ FAST = [
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    from lrcn_tf.data.embedded import ensure_ucf101
-
-    # 2 classes x 10 groups: split 1 tests on g01-g07 and trains on g08-g10.
-    return ensure_ucf101(
-        tmp_path_factory.mktemp("ucf") / "synthetic_ucf101",
-        num_classes=2,
-        num_groups=10,
-        clips_per_group=1,
-        workers=1,
-        progress=False,
-    )
+def data_dir(two_class_ucf101):
+    return two_class_ucf101
 
 
 def _row(name, data_dir, workdir, init=None, extra=()):
