@@ -128,3 +128,14 @@ def test_sweep_plot_is_written(tmp_path):
     )
     assert path.stat().st_size > 1000
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_softmax_is_float64_and_leaves_its_input_alone():
+    for dtype in (np.float32, np.float64):
+        logits = np.random.default_rng(3).normal(size=(4, 5, 7)).astype(dtype)
+        kept = logits.copy()
+        p = ev.softmax(logits)
+        z = logits.astype(np.float64) - logits.astype(np.float64).max(axis=-1, keepdims=True)
+        np.testing.assert_array_equal(p, np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True))
+        np.testing.assert_array_equal(logits, kept)  # the in-place steps work on a copy
+        assert p.dtype == np.float64
