@@ -265,7 +265,7 @@ def pretrain(
     tc = cfg.pretext_train
     images, labels = render_stills(cfg.pretext_images, tc.seed, *info.frame_size, crop=size)
     runtime.seed_everything(tc.seed)
-    with strategy.scope() if strategy is not None else _null_scope():
+    with distributed.scope(strategy):
         model = pretext_model(cfg, size)
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(images), seed=tc.seed)
     # No autotuning, as the UCF-101 train pipelines (ucf101_pipeline.PREFETCH says why).
@@ -336,8 +336,7 @@ def train(
     info = ucf101.load_info(data_dir)
     size = crop_size(cfg, data_dir)
     runtime.seed_everything(cfg.train.seed)
-    scope = strategy.scope() if strategy is not None else _null_scope()
-    with scope:
+    with distributed.scope(strategy):
         model = build_model(cfg, info.num_classes, size)
         if init_weights is not None:
             source = build_model(
@@ -594,14 +593,6 @@ _NEW_FIELDS = {
     **dict.fromkeys(DEFECTS, False),
     "pretext": False,
 }
-
-
-class _null_scope:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 # -- the authors' released models (reproduce.table1 --weights caffe) ----------------------------
