@@ -268,11 +268,8 @@ def pretrain(
     with distributed.scope(strategy):
         model = pretext_model(cfg, size)
     ds = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(images), seed=tc.seed)
-    # No autotuning, as the UCF-101 train pipelines (ucf101_pipeline.PREFETCH says why).
-    options = tf.data.Options()
-    options.autotune.enabled = False
     ds = ds.batch(tc.batch_size, drop_remainder=True).prefetch(ucf101_pipeline.PREFETCH)
-    ds = ds.with_options(options)
+    ds = ds.with_options(ucf101_pipeline.training_options())  # as the UCF-101 train pipelines
 
     def preprocess(batch):  # the train step's first stage, on the accelerator
         x, y = batch

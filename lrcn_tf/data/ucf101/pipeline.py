@@ -218,10 +218,17 @@ def _training(
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=True).enumerate()
     ds = ds.map(draw, num_parallel_calls=AUTOTUNE)
-    options = tf.data.Options()  # no autotuning (PREFETCH says why)
+    return ds.prefetch(PREFETCH).with_options(training_options())
+
+
+def training_options() -> tf.data.Options:
+    """The training pipelines' options: no autotuning (PREFETCH says why), and iterator
+    checkpoints that hold positions, not the prefetched batches (`fit` saves the iterator
+    every `checkpoint_every` steps; a restored pipeline redraws the same batches)."""
+    options = tf.data.Options()
     options.autotune.enabled = False
     options.experimental_symbolic_checkpoint = True
-    return ds.prefetch(PREFETCH).with_options(options)
+    return options
 
 
 def train_clips(
