@@ -28,7 +28,7 @@ import pytest
 
 from lrcn_tf.data.ucf101 import prepare as ucf101_prepare
 from lrcn_tf.data.ucf101.index import index_file
-from tests.test_ucf101_prepare import BAD, build_release
+from tests.test_ucf101_prepare import BAD, build_release, prepare_command
 
 NO_BEAM = "apache-beam is not installed: pip install -e '.[beam,test]' (.ci/run's beam step)"
 KWARGS = dict(min_size=None, videos_per_shard=3, progress=False, workers=2)
@@ -281,22 +281,16 @@ def test_beam_on_a_portable_runner_with_an_external_worker_pool(release, local, 
             time.sleep(0.5)
         out = tmp_path / "portable"
         r = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "lrcn_tf.prepare",
-                "--dataset=ucf101",
-                f"--src={release[0]}",
-                f"--splits={release[1]}",
-                f"--out={out}",
-                "--min_size=none",
+            prepare_command(
+                release,
+                out,
                 "--videos_per_shard=3",
                 "--workers=2",
                 "--allow_failures",
                 "--runner=beam",
                 "--beam_options=--runner=PortableRunner --job_endpoint=embed "
                 f"--environment_type=EXTERNAL --environment_config=localhost:{port}",
-            ],
+            ),
             env=env,
             capture_output=True,
             text=True,
@@ -314,18 +308,7 @@ def test_beam_on_a_portable_runner_with_an_external_worker_pool(release, local, 
 
 
 def test_beam_runner_errors_are_one_line(release, tmp_path):
-    args = [
-        sys.executable,
-        "-m",
-        "lrcn_tf.prepare",
-        "--dataset=ucf101",
-        f"--src={release[0]}",
-        f"--splits={release[1]}",
-        f"--out={tmp_path / 'out'}",
-        "--min_size=none",
-        "--runner=beam",
-        "--workers=1",
-    ]
+    args = prepare_command(release, tmp_path / "out", "--runner=beam", "--workers=1")
     try:
         import apache_beam  # noqa: F401
 

@@ -125,18 +125,24 @@ def test_manifest_labels_statuses_and_classes(release, prepared):
     assert ok_test == [n for n in listed if n not in BAD]  # the list's order, ok videos only
 
 
-def test_cli_reports_failures_in_its_exit_status(release, tmp_path):
-    cmd = [
+def prepare_command(release, out, *flags: str) -> list[str]:
+    """`python -m lrcn_tf.prepare` on the test release (`build_release`) into `out`, frames
+    at their own size, with `flags` added."""
+    return [
         sys.executable,
         "-m",
         "lrcn_tf.prepare",
         "--dataset=ucf101",
         f"--src={release[0]}",
         f"--splits={release[1]}",
-        f"--out={tmp_path / 'o'}",
-        "--workers=1",
+        f"--out={out}",
         "--min_size=none",
+        *flags,
     ]
+
+
+def test_cli_reports_failures_in_its_exit_status(release, tmp_path):
+    cmd = prepare_command(release, tmp_path / "o", "--workers=1")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert first.returncode == 1, first.stderr[-2000:]
