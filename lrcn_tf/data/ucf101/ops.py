@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from lrcn_tf.data.ucf101 import format as ucf101
 from lrcn_tf.data.ucf101.index import FrameIndex
+from lrcn_tf.errors import UserError
 
 # Means of the original (BGR 103.939, 116.779, 123.68) in our RGB channel order.
 RGB_MEAN = (123.68, 116.779, 103.939)
@@ -388,7 +389,7 @@ def _cache_size() -> int:
     try:
         megabytes = float(value)
     except ValueError:
-        raise ValueError(f"LRCN_FRAME_CACHE_MB={value!r}: give a number of megabytes") from None
+        raise UserError(f"LRCN_FRAME_CACHE_MB={value!r}: give a number of megabytes") from None
     return int(max(megabytes, 0.0) * (1 << 20))
 
 
@@ -436,11 +437,11 @@ def _clips_whole(index, videos, frames, hw, empty, cache: DecodedFrames | None =
     return out
 
 
-def decode_whole_host(index, videos, frames, hw):
+def decode_whole_host(index, videos, frames, hw, cache: DecodedFrames | None = None):
     """A batch of clips' whole frames, decoded in Python by simplejpeg straight into the
-    batch (or copied from the process's `decoded_frames()`): videos int32 [B], frame
-    numbers int32 [B, T] -> uint8 [B, T, H, W, 3]."""
-    empty, cache = OutputBuffers().empty, decoded_frames()
+    batch (or copied from `cache`, e.g. the process's `decoded_frames()`): videos int32 [B],
+    frame numbers int32 [B, T] -> uint8 [B, T, H, W, 3]."""
+    empty = OutputBuffers().empty
 
     def fn(v, f):
         return _clips_whole(index, v, f, hw, empty, cache)

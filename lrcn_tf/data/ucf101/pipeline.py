@@ -185,6 +185,7 @@ def _training(
     }
 
     if not crop_on_host:
+        cache = ops.decoded_frames()  # here, not while `draw` is traced: a bad size is one line
         sizes = sorted({tuple(hw) for hw in index.hw.tolist()})
         if len(sizes) > 1:
             raise ValueError(
@@ -203,7 +204,7 @@ def _training(
         if not mirror:  # clear the mirror flag (column 2 of the crop parameters)
             params = params * tf.constant([1, 1, 0], params.dtype)
         if not crop_on_host:
-            return ops.decode_whole_host(index, v, frames, sizes[0]), params, labels
+            return ops.decode_whole_host(index, v, frames, sizes[0], cache), params, labels
         x = ops.decode_clips_host(
             index, v, frames, params, crop, src.modality, squash, mean, scale, normalised
         )
